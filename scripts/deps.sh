@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Idempotent installer for what Mentorcast's shell/infra layer needs.
+# Quiet ("deps: ok") when everything is already present.
+set -euo pipefail
+
+APT_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg openssl curl)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  SUDO=()
+  if [[ $EUID -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
+    SUDO=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # policy-rc.d 101 keeps the Debian nginx package from auto-starting a
+  # system nginx on :80 while installing; we run our own nginx (scripts/stack.sh).
+  policy=/usr/sbin/policy-rc.d
+  added_policy=0
+  if [[ $EUID -eq 0 && ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added_policy=1
+  fi
+  cleanup() { if ((added_policy)); then rm -f "$policy"; fi; }
+  trap cleanup EXIT
+  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  cleanup; trap - EXIT
+fi
+
+# The system nginx service is not needed (our stack runs its own nginx with its
+# own prefix and never uses port 80). Stop it if the package started it.
+sys_pid=""
+[[ -r /run/nginx.pid ]] && sys_pid=$(cat /run/nginx.pid 2>/dev/null || true)
+if [[ -n "$sys_pid" ]] && kill -0 "$sys_pid" 2>/dev/null; then
+  echo "deps: stopping system nginx service (pid $sys_pid)"
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    systemctl stop nginx >/dev/null 2>&1 || true
+    systemctl disable nginx >/dev/null 2>&1 || true
+  fi
+  if kill -0 "$sys_pid" 2>/dev/null && command -v service >/dev/null; then
+    service nginx stop >/dev/null 2>&1 || true
+  fi
+  if kill -0 "$sys_pid" 2>/dev/null; then
+    # last resort: that exact master pid, never a broad pkill
+    kill -QUIT "$sys_pid" 2>/dev/null || true
+  fi
+fi
+
+for m in ngx_rtmp_module.so ngx_stream_module.so; do
+  [[ -f /usr/lib/nginx/modules/$m ]] || { echo "deps: /usr/lib/nginx/modules/$m missing after install" >&2; exit 1; }
+done
+
+# Rust toolchain: preinstalled via rustup.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null; then
+  echo "deps: cargo not found (install the Rust toolchain with rustup)" >&2
+  exit 1
+fi
+if command -v rustup >/dev/null; then
+  # make sure a default toolchain is actually usable (no download if it is)
+  if ! cargo --version >/dev/null 2>&1; then
+    echo "deps: rustup has no usable default toolchain; installing stable"
+    rustup default stable >/dev/null
+  fi
+fi
+
+echo "deps: ok"
