@@ -170,6 +170,9 @@ pub fn parse_video_tag(body: &[u8]) -> Result<VideoTag, FlvError> {
                 nals.push(data[p..p + len].to_vec());
                 p += len;
             }
+            if p != data.len() {
+                return Err(FlvError::Truncated);
+            }
             Ok(VideoTag::Frame { keyframe, composition_ms: cts, nals })
         }
         _ => Ok(VideoTag::EndOfSequence),
@@ -182,7 +185,7 @@ pub fn parse_avcc(data: &[u8]) -> Result<VideoTag, FlvError> {
         return Err(FlvError::Truncated);
     }
     let mut p = 5;
-    let mut read_sets = |count: usize, p: &mut usize| -> Result<Vec<Vec<u8>>, FlvError> {
+    let read_sets = |count: usize, p: &mut usize| -> Result<Vec<Vec<u8>>, FlvError> {
         let mut sets = Vec::new();
         for _ in 0..count {
             if *p + 2 > data.len() {
@@ -334,7 +337,7 @@ mod tests {
         assert_eq!(back.len(), 2);
         assert_eq!(back[1].timestamp_ms, 0x0100_0021);
         assert_eq!(back[1].body, tags[1].body);
-        assert_eq!(read_file(&file[..file.len() - 3]).unwrap().len(), 1);
+        assert_eq!(read_file(&file[..file.len() - 6]).unwrap().len(), 1);
         assert_eq!(read_file(b"NOPE").unwrap_err(), FlvError::BadSignature);
     }
 }

@@ -155,6 +155,12 @@ impl SyntheticVideo {
 }
 
 impl VideoSource for SyntheticVideo {
+    fn start(&mut self, clock: MediaClock) {
+        self.clock = clock;
+        self.next_index = 0;
+        self.skipped = 0;
+    }
+
     fn format(&self) -> VideoFormat {
         self.format
     }
@@ -219,6 +225,11 @@ impl SyntheticAudio {
 }
 
 impl AudioSource for SyntheticAudio {
+    fn start(&mut self, clock: MediaClock) {
+        self.clock = clock;
+        self.next_sample = 0;
+    }
+
     fn name(&self) -> &str {
         "synthetic"
     }
