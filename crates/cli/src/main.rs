@@ -1,1 +1,188 @@
-fn main(){}
+//! `mentorcast`: the QA command line over the Mentorcast engine.
+
+mod bench;
+mod broadcast;
+mod config;
+mod exit;
+mod scenario;
+mod verify_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mentorcast", version, about = "Mentorcast: test broadcasts to an RTMP/RTMPS ingest, and verification of what arrived")]
+struct Cli {
+    /// Config file (default: $MENTORCAST_CONFIG, else the user's config dir).
+    #[arg(long, global = true, env = "MENTORCAST_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Broadcast the synthetic test sources (pattern + counter + flash, tone + beep).
+    Broadcast {
+        /// rtmp[s]://host[:port]/app[/key] (default: the config's ingest URL).
+        url: Option<String>,
+        /// Stream key (else the URL's last path segment).
+        #[arg(long, env = "MENTORCAST_STREAM_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        duration: Option<f64>,
+        #[arg(long, default_value = "1280x720")]
+        resolution: String,
+        #[arg(long, default_value_t = 30)]
+        fps: u32,
+        #[arg(long, default_value_t = 2500)]
+        video_kbps: u32,
+        #[arg(long, default_value_t = 128)]
+        audio_kbps: u32,
+        /// Extra CA certificate(s) (PEM) to trust for rtmps://.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Reconnect attempts after the connection drops mid-broadcast.
+        #[arg(long, default_value_t = 5)]
+        reconnect_attempts: u32,
+        /// One JSON object per line (state changes and stats) on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode a received stream (FLV/MP4 file or rtmp:// play URL) and check the counter and beeps.
+    Verify {
+        source: String,
+        /// Nominal frame rate (default: inferred from timestamps).
+        #[arg(long)]
+        fps: Option<u32>,
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// For rtmp:// sources: stop after this many seconds of media.
+        #[arg(long)]
+        max_duration: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run QA scenarios from a TOML file: broadcast and verify at once, judge thresholds.
+    Run {
+        scenario: PathBuf,
+        /// Write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write a JSON report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Measure CPU and memory of our path against a bare encode and ffmpeg/x264 (see README).
+    Bench(bench::BenchArgs),
+    /// (bench helper) Encode synthetic frames with bare openh264 as fast as possible.
+    #[command(hide = true)]
+    BenchEncode {
+        #[arg(long, default_value = "1280x720")]
+        resolution: String,
+        #[arg(long, default_value_t = 30)]
+        fps: u32,
+        #[arg(long, default_value_t = 2500)]
+        video_kbps: u32,
+        #[arg(long)]
+        frames: u64,
+    },
+    /// (bench helper) Write synthetic raw I420 frames to stdout, paced in real time.
+    #[command(hide = true)]
+    GenRaw {
+        #[arg(long, default_value = "1280x720")]
+        resolution: String,
+        #[arg(long, default_value_t = 30)]
+        fps: u32,
+        #[arg(long)]
+        frames: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MENTORCAST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            let (code, msg) = match e.downcast_ref::<exit::Exit>() {
+                Some(x) => (x.code, x.message.clone()),
+                None => (exit::FAILED, format!("{e:#}")),
+            };
+            eprintln!("error: {msg}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Broadcast { url, key, duration, resolution, fps, video_kbps, audio_kbps, ca_file, reconnect_attempts, json } => {
+            let config = config::Config::load(cli.config.as_deref())?;
+            let url = match url.or(config.ingest.url.clone()) {
+                Some(u) => u,
+                None => return Err(exit::exit(exit::BAD_ARGS, "no ingest URL: give one (rtmp://host/app) or set [ingest] url in the config")),
+            };
+            let ca_file = ca_file.or_else(|| {
+                let tls = config.ingest.tls.as_ref()?;
+                (tls.url.as_deref().map(|u| url.starts_with(u)).unwrap_or(false)).then(|| tls.ca_file.clone()).flatten()
+            });
+            let plan = broadcast::BroadcastPlan::new(&url, key.as_deref(), &resolution, fps, video_kbps, audio_kbps, duration, ca_file, reconnect_attempts)?;
+            let progress = broadcast::Progress::choose(json);
+            let stats = broadcast::run(&plan, progress).await?;
+            match progress {
+                broadcast::Progress::Json => println!("{}", serde_json::json!({"event": "summary", "stats": stats})),
+                _ => eprintln!("ended cleanly: {}", broadcast::stats_line(&stats)),
+            }
+            Ok(exit::OK)
+        }
+        Command::Verify { source, fps, ca_file, max_duration, json } => {
+            let report = verify_cmd::verify_source(&source, fps, ca_file, verify_cmd::default_limits(max_duration)).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                verify_cmd::print_human(&report);
+            }
+            Ok(exit::OK)
+        }
+        Command::Run { scenario, junit, json } => {
+            let file = scenario::load(&scenario)?;
+            let mut results = Vec::new();
+            for s in &file.scenario {
+                eprintln!("running scenario {} ({} s)…", s.name, s.duration_s);
+                let r = scenario::run_one(s).await;
+                scenario::print_summary(&r);
+                results.push(r);
+            }
+            if let Some(path) = junit {
+                std::fs::write(&path, scenario::junit(&results)).map_err(|e| exit::exit(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
+            }
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&results)?).map_err(|e| exit::exit(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
+            }
+            let failed = results.iter().filter(|r| !r.passed).count();
+            println!("{} passed, {} failed", results.len() - failed, failed);
+            Ok(if failed == 0 { exit::OK } else { exit::FAILED })
+        }
+        Command::Bench(args) => {
+            let config = config::Config::load(cli.config.as_deref())?;
+            bench::run(args, &config).await
+        }
+        Command::BenchEncode { resolution, fps, video_kbps, frames } => bench::bench_encode(&resolution, fps, video_kbps, frames),
+        Command::GenRaw { resolution, fps, frames } => bench::gen_raw(&resolution, fps, frames),
+    }
+}

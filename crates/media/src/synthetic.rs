@@ -1,8 +1,9 @@
 //! Synthetic sources for QA broadcasts with no camera or microphone.
 //!
 //! Video: a panning colour pattern, the machine-readable counter
-//! ([`crate::counter`]) and a white flash on every frame whose index is a
-//! multiple of the frame rate — that is, exactly once a second at t = k s.
+//! ([`crate::counter`]) and a white flash (the lower half of the frame) on
+//! every frame whose index is a multiple of the frame rate — that is, exactly
+//! once a second at t = k s.
 //! Audio: a steady 440 Hz tone and a 1 kHz beep that starts exactly at every
 //! whole second, i.e. with every flash. A verifier compares the two to measure
 //! A/V offset on the received stream.
@@ -114,21 +115,21 @@ impl SyntheticVideo {
         out.resize(w * h + 2 * cw * ch, 0);
         let (y_plane, chroma) = out.split_at_mut(w * h);
         let (u_plane, v_plane) = chroma.split_at_mut(cw * ch);
-        let flash = Self::is_flash(index, self.format.fps);
-        if flash {
-            y_plane.fill(counter::WHITE);
-            u_plane.fill(128);
-            v_plane.fill(128);
-        } else {
-            let off = (index as usize * SPEED) % PERIOD;
-            for y in 0..h {
-                y_plane[y * w..(y + 1) * w].copy_from_slice(&self.pattern_y[y * pw + off..y * pw + off + w]);
-            }
-            let coff = off / 2;
-            for y in 0..ch {
-                u_plane[y * cw..(y + 1) * cw].copy_from_slice(&self.pattern_u[y * cpw + coff..y * cpw + coff + cw]);
-                v_plane[y * cw..(y + 1) * cw].copy_from_slice(&self.pattern_v[y * cpw + coff..y * cpw + coff + cw]);
-            }
+        let off = (index as usize * SPEED) % PERIOD;
+        for y in 0..h {
+            y_plane[y * w..(y + 1) * w].copy_from_slice(&self.pattern_y[y * pw + off..y * pw + off + w]);
+        }
+        let coff = off / 2;
+        for y in 0..ch {
+            u_plane[y * cw..(y + 1) * cw].copy_from_slice(&self.pattern_u[y * cpw + coff..y * cpw + coff + cw]);
+            v_plane[y * cw..(y + 1) * cw].copy_from_slice(&self.pattern_v[y * cpw + coff..y * cpw + coff + cw]);
+        }
+        if Self::is_flash(index, self.format.fps) {
+            // The flash whitens the lower half: plain to see and to detect, and
+            // half the bits of a full white frame (fewer rate-control skips).
+            y_plane[(h / 2) * w..].fill(counter::WHITE);
+            u_plane[(ch / 2) * cw..].fill(128);
+            v_plane[(ch / 2) * cw..].fill(128);
         }
         // The counter band: neutral chroma under it so it reads in any colour space.
         let (x0, y0, x1, y1) = counter::band_rect(self.format.width, self.format.height);

@@ -48,6 +48,10 @@ struct AudioSegment {
     /// Σ (frame time − frame start / rate) and count: the fitted time of sample 0.
     anchor_sum: f64,
     anchor_n: u64,
+    /// Onsets before this sample index are not trusted: decoder delay plus the
+    /// first decoded frame, which lacks its overlap half unless it is the
+    /// stream's true first frame (a fade-in that would skew the onset).
+    warmup: u64,
 }
 
 impl AudioSegment {
@@ -291,6 +295,9 @@ impl Analyzer {
             return;
         }
         let (rate, channels, frame_size) = (rate as u32, channels as usize, frame_size as usize);
+        // fdk-aac's decoder delays its output (its PCM limiter's look-ahead:
+        // 1744 samples at 48 kHz): what comes out now began that much earlier.
+        let time_ms = time_ms - info.outputDelay as f64 * 1000.0 / rate as f64;
         if a.rate.is_some_and(|r| r != rate) {
             // A rate change: the beep detector works per rate.
             let closing: Vec<AudioSegment> = a.segments.drain(..).collect();
@@ -312,7 +319,9 @@ impl Analyzer {
                     last.anchor_ms() + last.samples as f64 * 1000.0 / rate_f
                 );
             }
-            a.segments.push(AudioSegment { detector: BeepDetector::new(rate), samples: 0, anchor_sum: 0.0, anchor_n: 0 });
+            let detector = BeepDetector::new(rate);
+            let warmup = info.outputDelay as u64 + frame_size as u64 + detector.window() as u64;
+            a.segments.push(AudioSegment { detector, samples: 0, anchor_sum: 0.0, anchor_n: 0, warmup });
         }
         let seg = a.segments.last_mut().expect("segment");
         seg.anchor_sum += time_ms - seg.samples as f64 * 1000.0 / rate_f;
@@ -372,6 +381,14 @@ impl Analyzer {
         }
         self.close_audio_segments();
         self.report()
+    }
+
+    /// Finishes, also returning every beep onset (ms) — for the delay tests.
+    #[cfg(test)]
+    pub(crate) fn finish_with_beeps(mut self) -> (Report, Vec<f64>) {
+        self.close_audio_segments();
+        let beeps = self.audio.as_ref().map(|a| a.beeps_ms.clone()).unwrap_or_default();
+        (self.finish(), beeps)
     }
 
     fn report(&self) -> Report {
@@ -527,7 +544,8 @@ fn observe(pic: &DecodedYUV<'_>, pts_ms: f64, width: &mut u32, height: &mut u32,
 fn close_segment(mut seg: AudioSegment, rate: u32, out: &mut Vec<f64>) {
     seg.detector.finish();
     let anchor = seg.anchor_ms();
-    out.extend(seg.detector.onsets.iter().map(|&k| anchor + k * 1000.0 / rate as f64));
+    let warmup = seg.warmup as f64;
+    out.extend(seg.detector.onsets.iter().filter(|&&k| k >= warmup).map(|&k| anchor + k * 1000.0 / rate as f64));
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {

@@ -57,6 +57,11 @@ impl BeepDetector {
         }
     }
 
+    /// Window length in samples.
+    pub fn window(&self) -> u64 {
+        self.l
+    }
+
     /// Appends mono samples (full scale ±1.0) and detects what it can.
     pub fn push(&mut self, mono: &[f32]) {
         self.prefix.reserve(mono.len());
@@ -139,7 +144,7 @@ impl BeepDetector {
             }
         }
         // Forget samples no window will need again.
-        let keep_from = self.scan.saturating_sub(2 * l + half);
+        let keep_from = self.scan.min(self.total).saturating_sub(2 * l + half);
         if keep_from > self.base + 48_000 {
             let drop = (keep_from - self.base) as usize;
             self.prefix.drain(..drop);

@@ -1,0 +1,58 @@
+//! The CLI's config file: `--config FILE`, else `MENTORCAST_CONFIG`, else
+//! `<user config dir>/mentorcast/config.toml`. `make stack-up` writes one to
+//! `.stack/config.toml`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub ingest: Ingest,
+    #[serde(default)]
+    pub stack: Stack,
+}
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct Ingest {
+    /// `rtmp[s]://host[:port]/app` used when `broadcast` gets no URL.
+    pub url: Option<String>,
+    pub tls: Option<IngestTls>,
+}
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct IngestTls {
+    pub url: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct Stack {
+    pub dir: Option<PathBuf>,
+    pub record_dir: Option<PathBuf>,
+    pub hls_url: Option<String>,
+    pub stat_url: Option<String>,
+    pub guarded_url: Option<String>,
+}
+
+impl Config {
+    /// Loads the config. An explicitly named file must exist; the default one may not.
+    pub fn load(explicit: Option<&Path>) -> Result<Self> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => match dirs::config_dir() {
+                Some(d) => (d.join("mentorcast").join("config.toml"), false),
+                None => return Ok(Config::default()),
+            },
+        };
+        if !path.exists() {
+            if required {
+                anyhow::bail!("config file {} does not exist (run `make stack-up` to create .stack/config.toml)", path.display());
+            }
+            return Ok(Config::default());
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{} is not a valid Mentorcast config", path.display()))
+    }
+}
