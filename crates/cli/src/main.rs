@@ -105,6 +105,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    mentorcast_engine::rtmp::quiet_contained_panics();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MENTORCAST_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -137,10 +138,6 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                 Some(u) => u,
                 None => return Err(exit::exit(exit::BAD_ARGS, "no ingest URL: give one (rtmp://host/app) or set [ingest] url in the config")),
             };
-            let ca_file = ca_file.or_else(|| {
-                let tls = config.ingest.tls.as_ref()?;
-                (tls.url.as_deref().map(|u| url.starts_with(u)).unwrap_or(false)).then(|| tls.ca_file.clone()).flatten()
-            });
             let plan = broadcast::BroadcastPlan::new(&url, key.as_deref(), &resolution, fps, video_kbps, audio_kbps, duration, ca_file, reconnect_attempts)?;
             let progress = broadcast::Progress::choose(json);
             let stats = broadcast::run(&plan, progress).await?;

@@ -217,7 +217,7 @@ impl Connection {
         };
         conn.apply(initial).await?;
         if !leftover.is_empty() {
-            let results = conn.session.handle_input(&leftover).map_err(protocol)?;
+            let results = conn.handle_input(&leftover)?;
             conn.apply(results).await?;
         }
         let req = conn.session.request_connection(service.app.clone()).map_err(protocol)?;
@@ -243,7 +243,7 @@ impl Connection {
 
     /// Asks to publish `key` live: releaseStream, FCPublish, createStream, publish.
     pub async fn publish(&mut self, key: &str) -> Result<(), RtmpError> {
-        for (name, txn) in [("releaseStream", 2.0), ("FCPublish", 3.0)] {
+        for (name, txn) in [("releaseStream", 1001.0), ("FCPublish", 1002.0)] {
             self.send_extra_command(name, txn, key).await?;
         }
         let req = self.session.request_publishing(key.to_string(), PublishRequestType::Live).map_err(protocol)?;
@@ -301,13 +301,14 @@ impl Connection {
         if n == 0 {
             return Err(RtmpError::ConnectionLost { detail: "the server closed the connection".into() });
         }
-        let results = self.session.handle_input(&self.read_buf[..n]).map_err(protocol)?;
+        let input = self.read_buf[..n].to_vec();
+        let results = self.handle_input(&input)?;
         self.apply(results).await
     }
 
     /// Ends publishing cleanly: FCUnpublish, deleteStream, then closes the socket.
     pub async fn unpublish(mut self, key: &str) -> Result<(), RtmpError> {
-        self.send_extra_command("FCUnpublish", 5.0, key).await?;
+        self.send_extra_command("FCUnpublish", 1003.0, key).await?;
         let results = self.session.stop_publishing().map_err(protocol)?;
         self.apply(results).await?;
         self.io.flush().await.map_err(lost)?;
@@ -340,6 +341,28 @@ impl Connection {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Feeds received bytes to the session. rml_rtmp 0.8 panics on AMF
+    /// commands with fewer than three values (ffmpeg's listener answers
+    /// FCPublish with a bare `onFCPublish`); such a message is skipped and the
+    /// messages buffered after it are still processed.
+    fn handle_input(&mut self, bytes: &[u8]) -> Result<Vec<ClientSessionResult>, RtmpError> {
+        let mut input = bytes;
+        for _ in 0..64 {
+            let session = &mut self.session;
+            CONTAINED.with(|c| c.set(true));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(input)));
+            CONTAINED.with(|c| c.set(false));
+            match outcome {
+                Ok(r) => return r.map_err(protocol),
+                Err(_) => {
+                    tracing::debug!("skipped a malformed RTMP message from the server");
+                    input = &[];
+                }
+            }
+        }
+        Err(RtmpError::Protocol { detail: "the server keeps sending malformed messages".into() })
     }
 
     async fn send_extra_command(&mut self, name: &str, transaction_id: f64, key: &str) -> Result<(), RtmpError> {
@@ -401,6 +424,25 @@ impl Connection {
     pub fn peer(&self) -> &str {
         &self.addr
     }
+}
+
+thread_local! {
+    /// True while this thread runs rml_rtmp input handling under `catch_unwind`.
+    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Keeps the panics that [`Connection`] contains inside rml_rtmp (see
+/// `handle_input`) out of the user's terminal; every other panic is reported
+/// as before. Call once at start-up.
+pub fn quiet_contained_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if CONTAINED.with(|c| c.get()) {
+            tracing::debug!("contained a panic inside rml_rtmp: {info}");
+        } else {
+            previous(info);
+        }
+    }));
 }
 
 fn is_failure_code(code: &str) -> bool {

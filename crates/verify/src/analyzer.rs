@@ -320,7 +320,7 @@ impl Analyzer {
                 );
             }
             let detector = BeepDetector::new(rate);
-            let warmup = info.outputDelay as u64 + frame_size as u64 + detector.window() as u64;
+            let warmup = info.outputDelay as u64 + frame_size as u64 + detector.window();
             a.segments.push(AudioSegment { detector, samples: 0, anchor_sum: 0.0, anchor_n: 0, warmup });
         }
         let seg = a.segments.last_mut().expect("segment");

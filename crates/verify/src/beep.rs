@@ -99,8 +99,7 @@ impl BeepDetector {
     fn process(&mut self, at_end: bool) {
         let l = self.l;
         let half = l / 2;
-        loop {
-            let Some(e) = self.env(self.scan) else { break };
+        while let Some(e) = self.env(self.scan) {
             if e < TRIGGER {
                 self.scan += self.step;
                 continue;

@@ -9,11 +9,16 @@
 //!
 //! Timing conventions: a video frame's time is its PTS (FLV: tag timestamp +
 //! composition offset; MP4: decode time + composition offset, after the edit
-//! list). An AAC frame's time is the time of the **first sample the decoder
-//! outputs for it** (FLV: the tag timestamp; MP4: the sample time after the
-//! edit list). With fdk-aac on the sending side this means: stamp AAC frame
-//! `n` (counting from 0, 1024 samples each) at `(n·1024 − nDelay) / rate`,
-//! where `nDelay` is `aacEncInfo().nDelay` (see the crate tests).
+//! list). An AAC frame's time is the time of the first sample of *its* audio,
+//! i.e. what the sender's encoder delay makes it: with fdk-aac sending, stamp
+//! the n-th packet the encoder returns (n from 0, one per 1024-sample call) at
+//! `(n·1024 − nDelay) / rate` seconds, `nDelay` from `aacEncInfo()` (2048 for
+//! AAC-LC 48 kHz; equal to `nDelayCore` without SBR). The first two packets
+//! then fall before 0. On the receiving side this crate removes fdk-aac's own
+//! decoder delay (`CStreamInfo::outputDelay`, 1744 samples: its PCM limiter).
+//!
+//! Decoding is CPU work: [`verify_rtmp`] runs it on a blocking thread; the
+//! file functions are synchronous (call them from `spawn_blocking` in async code).
 
 mod analyzer;
 mod beep;

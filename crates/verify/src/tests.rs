@@ -168,6 +168,11 @@ fn aac_delay_rule_puts_beeps_on_the_second() {
     let aac = encode_aac(4.2);
     eprintln!("fdk-aac: nDelay {} nDelayCore {} ASC {:02x?}", aac.n_delay, aac.n_delay_core, aac.asc);
     assert_eq!(aac.asc, vec![0x11, 0x90]);
+    // One packet out per 1024 samples in, from the very first call: packet n
+    // is "the n-th encode call", so counting packets or input frames is the same.
+    let calls = (4.2f64 * RATE as f64 / 1024.0).ceil() as usize;
+    eprintln!("{} packets for {calls} encode calls", aac.frames.len());
+    assert_eq!(aac.frames.len(), calls);
     let mut results = Vec::new();
     for (name, delay) in [("nDelay", aac.n_delay), ("nDelayCore", aac.n_delay_core), ("0", 0)] {
         let mut a = Analyzer::new(VerifyOptions::default());
@@ -243,6 +248,28 @@ fn lost_and_duplicated_frames_and_a_shifted_audio_track() {
     assert_eq!(silent.audio_codec, None);
     assert_eq!(silent.av_offset_ms, None);
     assert_eq!(silent.frames_lost, 0);
+}
+
+#[test]
+fn a_dropped_reference_frame_costs_the_rest_of_its_gop() {
+    // A P-frame tag removed from the stream (as a sender's drop policy would):
+    // openh264 (no error concealment) refuses the frames that reference it until the next IDR.
+    let flv = build_flv(&FlvCase { audio_shift_ms: None, ..Default::default() });
+    let mut tags = flv::read_file(&flv).unwrap();
+    let victim = tags
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.kind == flv::TAG_VIDEO)
+        .nth(1 + 10) // sequence header, then frames 0..: frame 10
+        .map(|(i, _)| i)
+        .unwrap();
+    tags.remove(victim);
+    let r = verify_flv_bytes(&flv::write_file(&tags, false, true), VerifyOptions::default()).unwrap();
+    eprintln!("dropped P-frame: {}", show(&r));
+    assert_eq!((r.first_frame, r.last_frame), (Some(0), Some(119)));
+    assert!(r.frames_lost >= 1, "{}", show(&r));
+    // Frames from the next IDR (60) on are back.
+    assert!(r.frames_received >= 70, "{}", show(&r));
 }
 
 /// Pipes 1280x720 synthetic frames (and optionally the synthetic audio) into ffmpeg.
@@ -367,7 +394,7 @@ fn garbage_and_truncated_input_never_panic() {
                     body[k] = rnd() as u8;
                 }
             }
-            if i % 17 == 0 {
+            if i % 17 == 5 {
                 body.truncate(body.len() / 2);
             }
             Tag { kind: t.kind, timestamp_ms: t.timestamp_ms, body: Bytes::from(body) }
@@ -443,4 +470,93 @@ async fn rtmp_play_fails_cleanly_without_a_stream() {
     let msg = err.to_string();
     assert!(matches!(err, VerifyError::NoStream { .. }), "{msg}");
     assert!(msg.contains("within 1 s") && !msg.contains("secretkey"), "{msg}");
+}
+
+/// Kills the nginx this test started (by its own child handle) when dropped.
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_nginx_rtmp(dir: &std::path::Path) -> (Nginx, u16) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    let conf = format!(
+        "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+         daemon off;\nmaster_process off;\nerror_log {p}/logs/error.log info;\npid {p}/nginx.pid;\n\
+         events {{ worker_connections 64; }}\n\
+         rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; record off; }} }} }}\n",
+        p = prefix.display()
+    );
+    std::fs::write(prefix.join("nginx.conf"), conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(prefix.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("nginx (with the rtmp module) is a project dependency");
+    let nginx = Nginx(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (nginx, port);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nginx did not start listening on {port}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtmp_play_through_nginx_rtmp() {
+    use mentorcast_engine::rtmp::TlsOptions;
+    use mentorcast_engine::service::Service;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let flv_path = dir.path().join("source.flv");
+    std::fs::write(&flv_path, build_flv(&FlvCase { seconds: 4, ..Default::default() })).unwrap();
+    let (_nginx, port) = start_nginx_rtmp(dir.path());
+    let url = format!("rtmp://127.0.0.1:{port}/live/teststream");
+
+    // Play first, then publish: the player waits for the stream, then gets it all.
+    let svc = Service::parse(&url, None).unwrap();
+    let limits = PlayLimits {
+        start_timeout: Duration::from_secs(15),
+        idle_timeout: Duration::from_secs(3),
+        max_duration: Duration::from_secs(30),
+    };
+    let verify = tokio::spawn(async move {
+        verify_rtmp(&svc, &TlsOptions::default(), VerifyOptions { fps: Some(30) }, limits).await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(&flv_path)
+        .args(["-c", "copy", "-f", "flv", &url])
+        .status()
+        .await
+        .expect("ffmpeg");
+    assert!(status.success());
+    let r = tokio::time::timeout(Duration::from_secs(20), verify).await.expect("verify ends").unwrap().unwrap();
+    eprintln!("rtmp: {}", show(&r));
+    assert_eq!(r.frames_lost, 0);
+    assert_eq!(r.frames_duplicated, 0);
+    assert!(r.frames_received >= 110, "{}", r.frames_received);
+    let off = r.av_offset_ms.expect("pairs");
+    assert!(off.abs() <= 5.0, "offset {off}");
+
+    // Nobody publishes this one: no stream within the start timeout.
+    let svc = Service::parse(&format!("rtmp://127.0.0.1:{port}/live/nobody"), None).unwrap();
+    let limits = PlayLimits { start_timeout: Duration::from_secs(2), ..limits };
+    let err = verify_rtmp(&svc, &TlsOptions::default(), VerifyOptions::default(), limits).await.unwrap_err();
+    assert!(matches!(err, VerifyError::NoStream { secs: 2, .. }), "{err}");
 }

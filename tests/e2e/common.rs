@@ -1,0 +1,245 @@
+//! Shared helpers: a private ingest stack per test (scripts/stack.sh on free
+//! ports in a temp dir), the CLI binary, ffprobe, waiting on real events.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running nginx-rtmp stack of our own (live + record + HLS, guarded/denied apps, RTMPS terminator).
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub rtmp_port: u16,
+    pub rtmps_port: u16,
+    pub http_port: u16,
+}
+
+impl Stack {
+    pub fn start() -> Stack {
+        let dir = tempfile::Builder::new().prefix("mentorcast-e2e-").tempdir().unwrap();
+        let (rtmp_port, rtmps_port, http_port) = (free_port(), free_port(), free_port());
+        let s = Stack { dir, rtmp_port, rtmps_port, http_port };
+        s.up();
+        s
+    }
+
+    fn script(&self, action: &str) -> Output {
+        Command::new(repo_root().join("scripts/stack.sh"))
+            .arg(action)
+            .env("STACK_DIR", self.dir.path())
+            .env("RTMP_PORT", self.rtmp_port.to_string())
+            .env("RTMPS_PORT", self.rtmps_port.to_string())
+            .env("HTTP_PORT", self.http_port.to_string())
+            .output()
+            .expect("running scripts/stack.sh")
+    }
+
+    pub fn up(&self) {
+        let out = self.script("up");
+        assert!(out.status.success(), "stack up failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn down(&self) {
+        let out = self.script("down");
+        assert!(out.status.success(), "stack down failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn rtmp(&self, app: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{app}", self.rtmp_port)
+    }
+
+    pub fn rtmps(&self, app: &str) -> String {
+        format!("rtmps://localhost:{}/{app}", self.rtmps_port)
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("tls/ca.pem")
+    }
+
+    pub fn guarded_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("guarded_key")).unwrap().trim().to_string()
+    }
+
+    /// The newest non-empty recording of `key`.
+    pub fn recording(&self, key: &str) -> PathBuf {
+        let dir = self.dir.path().join("record");
+        let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let meta = e.metadata().unwrap();
+            if name.starts_with(&format!("{key}-")) && name.ends_with(".flv") && meta.len() > 0 {
+                let t = meta.modified().unwrap();
+                if best.as_ref().map(|(b, _)| t > *b).unwrap_or(true) {
+                    best = Some((t, e.path()));
+                }
+            }
+        }
+        best.unwrap_or_else(|| panic!("no recording for key {key} in {}", dir.display())).1
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.script("down");
+    }
+}
+
+pub fn mentorcast() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mentorcast"));
+    // Never pick up a developer's own config.
+    c.env_remove("MENTORCAST_CONFIG").env("HOME", std::env::temp_dir()).env("XDG_CONFIG_HOME", std::env::temp_dir().join("mentorcast-e2e-noconfig"));
+    c
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("running mentorcast");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The last `{"event":"summary"}` line of `broadcast --json`.
+pub fn summary(stdout: &str) -> serde_json::Value {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "summary")
+        .last()
+        .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"))["stats"]
+        .clone()
+}
+
+pub fn verify_json(source: &str, extra: &[&str]) -> serde_json::Value {
+    let r = run(mentorcast().args(["verify", source, "--json"]).args(extra));
+    assert_eq!(r.code, 0, "verify failed: {}", r.all());
+    serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("bad verify JSON ({e}): {}", r.stdout))
+}
+
+/// ffprobe's view of a file: streams and per-frame video info.
+pub fn ffprobe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_streams", "-show_entries", "frame=media_type,pts_time,key_frame", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub fn stream<'a>(probe: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    probe["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == kind).unwrap_or_else(|| panic!("no {kind} stream"))
+}
+
+/// Times (s) of the video keyframes ffprobe decoded.
+pub fn keyframe_times(probe: &serde_json::Value) -> Vec<f64> {
+    probe["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["media_type"] == "video" && f["key_frame"] == 1)
+        .filter_map(|f| f["pts_time"].as_str()?.parse().ok())
+        .collect()
+}
+
+/// Spawns `mentorcast broadcast ... --json` and returns the child plus a channel of its stdout lines.
+pub fn spawn_broadcast(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = mentorcast()
+        .arg("broadcast")
+        .args(args)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for a JSON line from `rx` matching `pred`, up to `timeout`; returns every line seen.
+pub fn wait_line(rx: &mpsc::Receiver<String>, timeout: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = serde_json::from_str::<serde_json::Value>(&line).map(|v| pred(&v)).unwrap_or(false);
+                seen.push(line);
+                if hit {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("timed out after {timeout:?}; lines so far:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+pub fn is_state(v: &serde_json::Value, state: &str) -> bool {
+    v["event"] == "state" && v["state"]["state"] == state
+}
+
+/// Waits for a child to exit, up to `timeout`.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> i32 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// True once something listens on 127.0.0.1:port (read from /proc, without connecting).
+pub fn is_listening(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    std::fs::read_to_string("/proc/net/tcp")
+        .map(|t| t.lines().any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.len() > 3 && format!("{} ", cols[1]).contains(&needle) && cols[3] == "0A"
+        }))
+        .unwrap_or(false)
+}
+
+pub fn wait_listening(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !is_listening(port) {
+        assert!(Instant::now() < deadline, "nothing listened on port {port} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the `mentorcast` binary against real servers started by
+//! the tests themselves (nginx-rtmp through scripts/stack.sh, ffmpeg's RTMP
+//! listener, a TLS terminator), checked with ffprobe/ffmpeg and `verify`.
+
+mod common;
+mod errors;
+mod lifecycle;
+mod media;
+mod scenarios;
