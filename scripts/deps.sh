@@ -3,7 +3,8 @@
 # Quiet ("deps: ok") when everything is already present.
 set -euo pipefail
 
-APT_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg openssl curl)
+# nasm: openh264 builds its x86 assembly with it (about 4x faster encoding).
+APT_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg openssl curl nasm)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

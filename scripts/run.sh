@@ -1,31 +1,58 @@
 #!/usr/bin/env bash
-# Demo run (first version): deps, release build, local stack, a 20 s synthetic
-# broadcast to rtmp://127.0.0.1:$RTMP_PORT/live, then verify the recording.
+# `make run`: installs what is missing, builds, starts the local stack, then
+# sends a 20 s synthetic test broadcast, verifies what the ingest received
+# (live, over RTMP, while it is sent) and says where to watch it.
+# (The desktop app arrives with a later issue; until then this runs the same
+# demo with or without a display.)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 export PATH="$HOME/.cargo/bin:$PATH"
 export STACK_DIR=${STACK_DIR:-$REPO/.stack}
 DURATION=${DURATION:-20}
+KEY=${KEY:-demo}
 
 scripts/deps.sh
-cargo build --release --workspace
+cargo build --release --workspace --quiet
 scripts/stack.sh up
 
 BIN=$REPO/target/release/mentorcast
-[[ -x $BIN ]] || { echo "run: $BIN not built" >&2; exit 1; }
+rtmp_url=$(sed -n 's/^url = "\(rtmp:[^"]*\)"/\1/p' "$STACK_DIR/config.toml" | head -n 1)
+hls_url=$(sed -n 's/^hls_url = "\([^"]*\)"/\1/p' "$STACK_DIR/config.toml" | head -n 1)
 
-if [[ -n ${DISPLAY:-} || -n ${WAYLAND_DISPLAY:-} ]]; then
-  echo "run: a display is available, but the desktop app is not wired in yet; running the CLI demo"
-fi
+scenario=$STACK_DIR/demo-scenario.toml
+cat >"$scenario" <<TOML
+[[scenario]]
+name = "make-run-demo"
+url = "$rtmp_url"
+key = "$KEY"
+verify = "$rtmp_url/$KEY"
+resolution = "1280x720"
+fps = 30
+video_kbps = 2500
+audio_kbps = 128
+duration_s = $DURATION
+[scenario.expect]
+max_frame_loss_pct = 1.0
+min_fps_ratio = 0.95
+max_av_offset_ms = 40
+TOML
 
-marker=$(mktemp)
-trap 'rm -f "$marker"' EXIT
-"$BIN" --config "$STACK_DIR/config.toml" broadcast --duration "$DURATION"
+cat <<MSG
 
-# newest non-empty recording written since the broadcast started
-rec=$(find "$STACK_DIR/record" -maxdepth 1 -name '*.flv' -size +0 -newer "$marker" -printf '%T@ %p\n' 2>/dev/null |
-  sort -n | tail -n 1 | cut -d' ' -f2-)
-[[ -n $rec ]] || { echo "run: no recording appeared in $STACK_DIR/record" >&2; exit 1; }
-echo "run: verifying $rec"
-"$BIN" verify "$rec"
+Sending a ${DURATION} s test broadcast (1280x720@30, moving pattern, frame counter, flash + beep each second).
+Watch it while it runs:
+  ffplay $rtmp_url/$KEY
+  HLS: $hls_url/$KEY.m3u8   (e.g. ffplay $hls_url/$KEY.m3u8, or any hls.js page)
+
+MSG
+set +e
+"$BIN" run "$scenario" --json "$STACK_DIR/demo-report.json" --junit "$STACK_DIR/demo-junit.xml"
+rc=$?
+set -e
+rec=$(ls -t "$STACK_DIR"/record/"$KEY"-*.flv 2>/dev/null | head -n 1 || true)
+echo
+echo "Report: $STACK_DIR/demo-report.json (JUnit: $STACK_DIR/demo-junit.xml)"
+[[ -n $rec ]] && echo "Recording: $rec   (play: ffplay $rec; check: $BIN verify $rec)"
+echo "The stack keeps running: make stack-down stops it."
+exit $rc

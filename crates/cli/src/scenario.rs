@@ -236,9 +236,10 @@ async fn run_inner(s: &Scenario, result: &mut ScenarioResult) -> Result<Report> 
             }
         };
         result.broadcast = Some(stats);
-        // The server ends the play session on unpublish; stop it anyway if it lingers.
+        // The server ends the play session on unpublish; stop it anyway if it lingers
+        // (everything sent has reached the player well within this grace time).
         let stopper = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
             let _ = stop_tx.send(true);
         });
         let report = verifier.await.context("verifier task")?.map_err(verify_exit)?;
