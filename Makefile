@@ -22,10 +22,10 @@ stack-status:
 	scripts/stack.sh status
 
 build: deps
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace --locked
 
 test: deps
-	$(CARGO) test --release --workspace
+	$(CARGO) test --release --workspace --locked
 
 run:
 	scripts/run.sh

@@ -40,11 +40,10 @@ pub struct BenchArgs {
 struct Usage {
     cpu_s: f64,
     max_rss_mb: f64,
-    wall_s: f64,
 }
 
 /// Waits for `pid` and returns its resource usage (and exit status).
-fn wait_usage(pid: u32, started: Instant) -> Result<(Usage, i32)> {
+fn wait_usage(pid: u32) -> Result<(Usage, i32)> {
     let mut status: libc::c_int = 0;
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut ru) };
@@ -53,7 +52,7 @@ fn wait_usage(pid: u32, started: Instant) -> Result<(Usage, i32)> {
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    Ok((Usage { cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_mb: ru.ru_maxrss as f64 / 1024.0, wall_s: started.elapsed().as_secs_f64() }, code))
+    Ok((Usage { cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_mb: ru.ru_maxrss as f64 / 1024.0 }, code))
 }
 
 fn kbps_for(height: u32) -> u32 {
@@ -68,6 +67,7 @@ struct Row {
     size: String,
     ours: Usage,
     floor: Usage,
+    floor_unpaced: Usage,
     ffmpeg: Usage,
     dropped: u64,
     skipped: u64,
@@ -82,7 +82,7 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
     let exe = std::env::current_exe().context("finding our own executable")?;
     let mut rows = Vec::new();
     for size in args.sizes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (w, h) = parse_resolution(size)?;
+        let (_, h) = parse_resolution(size)?;
         let kbps = kbps_for(h);
         let frames = (args.seconds * args.fps as f64).round() as u64;
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -118,7 +118,7 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
             let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
             s
         });
-        let (ours, code) = tokio::task::spawn_blocking(move || wait_usage(pid, started)).await??;
+        let (ours, code) = tokio::task::spawn_blocking(move || wait_usage(pid)).await??;
         let out = reader.join().unwrap_or_default();
         if code != 0 {
             return Err(exit(exit::FAILED, format!("the broadcast for {size} failed (exit {code})")));
@@ -131,14 +131,18 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
             .map(|v| v["stats"].clone())
             .unwrap_or_default();
 
-        eprintln!("bench {size}: (b) bare openh264 encode of the same {frames} frames…");
-        let started = Instant::now();
-        let child = Command::new(&exe)
-            .args(["bench-encode", "--resolution", size, "--fps", &args.fps.to_string(), "--video-kbps", &kbps.to_string(), "--frames", &frames.to_string()])
-            .stdout(Stdio::null())
-            .spawn()?;
-        let pid = child.id();
-        let (floor, _) = tokio::task::spawn_blocking(move || wait_usage(pid, started)).await??;
+        eprintln!("bench {size}: (b) bare openh264 encode of the same {frames} frames, paced at {} fps, then unpaced…", args.fps);
+        let mut floors = Vec::new();
+        for paced in [true, false] {
+            let mut cmd = Command::new(&exe);
+            cmd.args(["bench-encode", "--resolution", size, "--fps", &args.fps.to_string(), "--video-kbps", &kbps.to_string(), "--frames", &frames.to_string()]);
+            if paced {
+                cmd.arg("--paced");
+            }
+            let pid = cmd.stdout(Stdio::null()).spawn()?.id();
+            floors.push(tokio::task::spawn_blocking(move || wait_usage(pid)).await??.0);
+        }
+        let (floor, floor_unpaced) = (floors[0], floors[1]);
 
         eprintln!("bench {size}: (c) ffmpeg libx264 veryfast + aac to the ingest, {} s…", args.seconds);
         let key_c = format!("bench-c-{h}p-{stamp}");
@@ -146,7 +150,6 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
             .args(["gen-raw", "--resolution", size, "--fps", &args.fps.to_string(), "--frames", &frames.to_string()])
             .stdout(Stdio::piped())
             .spawn()?;
-        let started = Instant::now();
         let target = format!("{}/{}", url.trim_end_matches('/'), key_c);
         let ff = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", size, "-r", &args.fps.to_string(), "-i", "-"])
@@ -158,7 +161,7 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
             .spawn()
             .context("starting ffmpeg")?;
         let pid = ff.id();
-        let (ffmpeg, code) = tokio::task::spawn_blocking(move || wait_usage(pid, started)).await??;
+        let (ffmpeg, code) = tokio::task::spawn_blocking(move || wait_usage(pid)).await??;
         if code != 0 {
             eprintln!("warning: ffmpeg exited with {code}");
         }
@@ -166,6 +169,7 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
             size: size.to_string(),
             ours,
             floor,
+            floor_unpaced,
             ffmpeg,
             dropped: summary["frames_dropped"].as_u64().unwrap_or(0),
             skipped: summary["frames_skipped"].as_u64().unwrap_or(0),
@@ -188,14 +192,15 @@ fn render(rows: &[Row], seconds: f64, fps: u32) -> String {
         "Measured {seconds} s per run at {fps} fps on this machine ({} cores). CPU = user+sys seconds of the process (wait4).\n\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    t += "| size | (a) ours → ingest CPU s | (b) bare openh264 CPU s | (c) ffmpeg x264 veryfast → ingest CPU s | (a)/(b) (target ≤ 1.15) | (a)/(c) (target ≤ 1) | RSS (a) / (b) / (c) MB | sent / expected frames, dropped, skipped | first frame at ingest (engine) ms |\n";
+    t += "| size | (a) ours → ingest CPU s | (b) bare openh264 CPU s, paced (unpaced) | (c) ffmpeg x264 veryfast → ingest CPU s | (a)/(b) (target ≤ 1.15) | (a)/(c) (target ≤ 1) | RSS (a) / (b) / (c) MB | sent / expected frames, dropped, skipped | first frame at ingest (engine) ms |\n";
     t += "|---|---|---|---|---|---|---|---|---|\n";
     for r in rows {
         t += &format!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} / {:.0} / {:.0} | {} / {}, {}, {} | {} ({}) |\n",
+            "| {} | {:.2} | {:.2} ({:.2}) | {:.2} | {:.2} | {:.2} | {:.0} / {:.0} / {:.0} | {} / {}, {}, {} | {} ({}) |\n",
             r.size,
             r.ours.cpu_s,
             r.floor.cpu_s,
+            r.floor_unpaced.cpu_s,
             r.ffmpeg.cpu_s,
             r.ours.cpu_s / r.floor.cpu_s.max(1e-6),
             r.ours.cpu_s / r.ffmpeg.cpu_s.max(1e-6),
@@ -210,17 +215,22 @@ fn render(rows: &[Row], seconds: f64, fps: u32) -> String {
             r.engine_first_frame_ms.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into()),
         );
     }
-    t += "\nFirst frame at ingest: from spawning `mentorcast broadcast` (process start, connect, publish, first encode) to the first H.264 frame a subscriber on the ingest receives; in brackets, the engine's own figure from going live to the first frame written to the socket.\n";
+    t += "\n(b) paced feeds the frames at the frame rate like a live source; unpaced runs them back to back (hot caches, no wake-ups).\nFirst frame at ingest: from spawning `mentorcast broadcast` (process start, connect, publish, first encode) to the first H.264 frame a subscriber on the ingest receives; in brackets, the engine's own figure from going live to the first frame written to the socket.\n";
     t
 }
 
-/// (b): render and encode `frames` synthetic frames with bare openh264, unpaced.
-pub fn bench_encode(resolution: &str, fps: u32, kbps: u32, frames: u64) -> Result<i32> {
+/// (b): render and encode `frames` synthetic frames with bare openh264 on one
+/// thread; `paced` feeds them at the frame rate, as a live source does.
+pub fn bench_encode(resolution: &str, fps: u32, kbps: u32, frames: u64, paced: bool) -> Result<i32> {
     let (w, h) = parse_resolution(resolution)?;
-    let src = SyntheticVideo::new(w, h, fps, MediaClock::start()).map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
+    let clock = MediaClock::start();
+    let src = SyntheticVideo::new(w, h, fps, clock).map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
     let mut enc = VideoEncoder::new(VideoSettings { width: w, height: h, fps, kbps, keyframe_secs: 2 })?;
     let mut bytes = 0usize;
     for i in 0..frames {
+        if paced {
+            clock.sleep_until(src.pts_of(i));
+        }
         if let VideoOutput::Packet(p) = enc.encode(&src.render(i))? {
             bytes += p.nals.iter().map(|n| n.len()).sum::<usize>();
         }

@@ -2,38 +2,22 @@
 //! `<user config dir>/mentorcast/config.toml`. `make stack-up` writes one to
 //! `.stack/config.toml`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
+/// The parts of the config file the CLI reads; other sections (the stack's
+/// own `[stack]`, `[ingest.tls]`) are ignored.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct Config {
     #[serde(default)]
     pub ingest: Ingest,
-    #[serde(default)]
-    pub stack: Stack,
 }
 
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct Ingest {
     /// `rtmp[s]://host[:port]/app` used when `broadcast` gets no URL.
     pub url: Option<String>,
-    pub tls: Option<IngestTls>,
-}
-
-#[derive(Debug, Default, Clone, serde::Deserialize)]
-pub struct IngestTls {
-    pub url: Option<String>,
-    pub ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Clone, serde::Deserialize)]
-pub struct Stack {
-    pub dir: Option<PathBuf>,
-    pub record_dir: Option<PathBuf>,
-    pub hls_url: Option<String>,
-    pub stat_url: Option<String>,
-    pub guarded_url: Option<String>,
 }
 
 impl Config {

@@ -90,6 +90,9 @@ enum Command {
         video_kbps: u32,
         #[arg(long)]
         frames: u64,
+        /// Feed frames at the frame rate, as a live source does.
+        #[arg(long)]
+        paced: bool,
     },
     /// (bench helper) Write synthetic raw I420 frames to stdout, paced in real time.
     #[command(hide = true)]
@@ -179,7 +182,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             let config = config::Config::load(cli.config.as_deref())?;
             bench::run(args, &config).await
         }
-        Command::BenchEncode { resolution, fps, video_kbps, frames } => bench::bench_encode(&resolution, fps, video_kbps, frames),
+        Command::BenchEncode { resolution, fps, video_kbps, frames, paced } => bench::bench_encode(&resolution, fps, video_kbps, frames, paced),
         Command::GenRaw { resolution, fps, frames } => bench::gen_raw(&resolution, fps, frames),
     }
 }
