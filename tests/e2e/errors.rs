@@ -94,3 +94,18 @@ fn verify_of_garbage_and_missing_files() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(!r.all().contains("panicked"));
 }
+
+#[test]
+fn the_key_never_reaches_logs_even_at_trace() {
+    let stack = Stack::start();
+    for (url, code) in [(stack.rtmp("live"), 0), (stack.rtmp("guarded"), 4), (stack.rtmps("live"), 0)] {
+        let r = run(mentorcast()
+            .env("MENTORCAST_LOG", "trace")
+            .args(["broadcast", &url, "--key", SECRET, "--duration", "2", "--resolution", "320x180", "--json"])
+            .args(["--ca-file", stack.ca_file().to_str().unwrap()]));
+        assert_eq!(r.code, code, "{url}: {}", r.all());
+        assert!(r.stderr.lines().count() > 20, "expected trace logs for {url}, got: {}", r.stderr);
+        assert!(!r.all().contains(SECRET), "the key leaked at trace level for {url}");
+        assert!(!r.all().contains("SECRET_9f"), "part of the key leaked at trace level for {url}");
+    }
+}

@@ -35,12 +35,8 @@ enum Command {
         /// Stop after this many seconds (default: until Ctrl-C).
         #[arg(long)]
         duration: Option<f64>,
-        #[arg(long, default_value = "1280x720")]
-        resolution: String,
-        #[arg(long, default_value_t = 30)]
-        fps: u32,
-        #[arg(long, default_value_t = 2500)]
-        video_kbps: u32,
+        #[command(flatten)]
+        video: VideoArgs,
         #[arg(long, default_value_t = 128)]
         audio_kbps: u32,
         /// Extra CA certificate(s) (PEM) to trust for rtmps://.
@@ -82,12 +78,8 @@ enum Command {
     /// (bench helper) Encode synthetic frames with bare openh264 as fast as possible.
     #[command(hide = true)]
     BenchEncode {
-        #[arg(long, default_value = "1280x720")]
-        resolution: String,
-        #[arg(long, default_value_t = 30)]
-        fps: u32,
-        #[arg(long, default_value_t = 2500)]
-        video_kbps: u32,
+        #[command(flatten)]
+        video: VideoArgs,
         #[arg(long)]
         frames: u64,
         /// Feed frames at the frame rate, as a live source does.
@@ -97,13 +89,24 @@ enum Command {
     /// (bench helper) Write synthetic raw I420 frames to stdout, paced in real time.
     #[command(hide = true)]
     GenRaw {
-        #[arg(long, default_value = "1280x720")]
-        resolution: String,
-        #[arg(long, default_value_t = 30)]
-        fps: u32,
+        #[command(flatten)]
+        video: VideoArgs,
         #[arg(long)]
         frames: u64,
     },
+}
+
+/// The synthetic video's shape and the encoder's rate.
+#[derive(clap::Args)]
+struct VideoArgs {
+    /// WIDTHxHEIGHT, both even.
+    #[arg(long, default_value = "1280x720")]
+    resolution: String,
+    /// Frames per second, 1–60.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    #[arg(long, default_value_t = 2500)]
+    video_kbps: u32,
 }
 
 fn main() -> ExitCode {
@@ -135,13 +138,13 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Broadcast { url, key, duration, resolution, fps, video_kbps, audio_kbps, ca_file, reconnect_attempts, json } => {
+        Command::Broadcast { url, key, duration, video, audio_kbps, ca_file, reconnect_attempts, json } => {
             let config = config::Config::load(cli.config.as_deref())?;
             let url = match url.or(config.ingest.url.clone()) {
                 Some(u) => u,
                 None => return Err(exit::exit(exit::BAD_ARGS, "no ingest URL: give one (rtmp://host/app) or set [ingest] url in the config")),
             };
-            let plan = broadcast::BroadcastPlan::new(&url, key.as_deref(), &resolution, fps, video_kbps, audio_kbps, duration, ca_file, reconnect_attempts)?;
+            let plan = broadcast::BroadcastPlan::new(&url, key.as_deref(), &video.resolution, video.fps, video.video_kbps, audio_kbps, duration, ca_file, reconnect_attempts)?;
             let progress = broadcast::Progress::choose(json);
             let stats = broadcast::run(&plan, progress).await?;
             match progress {
@@ -182,7 +185,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             let config = config::Config::load(cli.config.as_deref())?;
             bench::run(args, &config).await
         }
-        Command::BenchEncode { resolution, fps, video_kbps, frames, paced } => bench::bench_encode(&resolution, fps, video_kbps, frames, paced),
-        Command::GenRaw { resolution, fps, frames } => bench::gen_raw(&resolution, fps, frames),
+        Command::BenchEncode { video, frames, paced } => bench::bench_encode(&video.resolution, video.fps, video.video_kbps, frames, paced),
+        Command::GenRaw { video, frames } => bench::gen_raw(&video.resolution, video.fps, frames),
     }
 }

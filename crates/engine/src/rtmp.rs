@@ -408,7 +408,8 @@ impl Connection {
         let deadline = tokio::time::Instant::now() + COMMAND_TIMEOUT;
         loop {
             while let Some(ev) = self.events.pop_front() {
-                tracing::debug!(?ev, "rtmp event while waiting to {stage}");
+                // Only the event's kind: servers may echo the stream name in their payloads.
+                tracing::debug!(event = event_kind(&ev), "rtmp event while waiting to {stage}");
                 if let Some(r) = check(&ev) {
                     return r.map_err(&map_err);
                 }
@@ -443,6 +444,23 @@ pub fn quiet_contained_panics() {
             previous(info);
         }
     }));
+}
+
+fn event_kind(ev: &ClientSessionEvent) -> &'static str {
+    match ev {
+        ClientSessionEvent::ConnectionRequestAccepted => "connection accepted",
+        ClientSessionEvent::ConnectionRequestRejected { .. } => "connection rejected",
+        ClientSessionEvent::PlaybackRequestAccepted => "playback accepted",
+        ClientSessionEvent::PublishRequestAccepted => "publish accepted",
+        ClientSessionEvent::StreamMetadataReceived { .. } => "metadata",
+        ClientSessionEvent::VideoDataReceived { .. } => "video",
+        ClientSessionEvent::AudioDataReceived { .. } => "audio",
+        ClientSessionEvent::UnhandleableAmf0Command { .. } => "other command",
+        ClientSessionEvent::UnknownTransactionResultReceived { .. } => "other transaction result",
+        ClientSessionEvent::UnhandleableOnStatusCode { .. } => "other onStatus",
+        ClientSessionEvent::AcknowledgementReceived { .. } => "acknowledgement",
+        ClientSessionEvent::PingResponseReceived { .. } => "ping response",
+    }
 }
 
 fn is_failure_code(code: &str) -> bool {
