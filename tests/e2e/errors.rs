@@ -104,7 +104,8 @@ fn the_key_never_reaches_logs_even_at_trace() {
             .args(["broadcast", &url, "--key", SECRET, "--duration", "2", "--resolution", "320x180", "--json"])
             .args(["--ca-file", stack.ca_file().to_str().unwrap()]));
         assert_eq!(r.code, code, "{url}: {}", r.all());
-        assert!(r.stderr.lines().count() > 20, "expected trace logs for {url}, got: {}", r.stderr);
+        // Trace really was on: the connect line and per-packet lines are there.
+        assert!(r.stderr.contains("connecting to") && (code != 0 || r.stderr.contains("video sent")), "expected trace logs for {url}, got: {}", r.stderr);
         assert!(!r.all().contains(SECRET), "the key leaked at trace level for {url}");
         assert!(!r.all().contains("SECRET_9f"), "part of the key leaked at trace level for {url}");
     }

@@ -131,6 +131,8 @@ impl Output {
     /// Connects, publishes and sends onMetaData.
     pub async fn connect(&mut self) -> Result<(), RtmpError> {
         self.close_quietly();
+        // `Service`'s Display masks the key.
+        tracing::debug!(service = %self.service, "connecting to {}", self.service.addr());
         let mut conn = Connection::connect(&self.service, &self.tls).await?;
         conn.publish(self.service.key()).await?;
         let mut meta = StreamMetadata::new();
@@ -242,6 +244,7 @@ impl Output {
             self.video_header_sent = true;
         }
         let body = flv::video_nalus(v.keyframe, 0, v.nals.iter().map(|n| n.as_ref()));
+        tracing::trace!(ts, bytes = body.len(), keyframe = v.keyframe, delay_ms = delay / 1000, "video sent");
         self.counters.video_payload_bytes += body.len() as u64;
         conn.send_video(ts, body).await?;
         self.counters.video_frames_sent += 1;
@@ -260,6 +263,7 @@ impl Output {
             self.audio_header_sent = true;
         }
         let body = flv::audio_frame(&a.data);
+        tracing::trace!(ts, bytes = body.len(), "audio sent");
         self.counters.audio_payload_bytes += body.len() as u64;
         conn.send_audio(ts, body).await?;
         self.counters.audio_frames_sent += 1;
