@@ -30,6 +30,44 @@ pub enum MediaPacket {
     Audio(AudioPacket),
 }
 
+/// What the drop policy says about one video packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Send,
+    /// Drop it; `started` is true for the first drop of a run.
+    Drop { started: bool },
+}
+
+/// Video drop policy: past [`DROP_VIDEO_AFTER`] of queue delay, drop until
+/// the next keyframe (every P-frame is a reference, so a single dropped
+/// frame would corrupt the rest of the GOP); keyframes always go.
+#[derive(Debug, Default)]
+pub struct VideoDropPolicy {
+    waiting_for_keyframe: bool,
+}
+
+impl VideoDropPolicy {
+    /// From now on, send nothing until a keyframe (after a reconnect or a lost packet).
+    pub fn wait_for_keyframe(&mut self) {
+        self.waiting_for_keyframe = true;
+    }
+
+    pub fn admit(&mut self, keyframe: bool, queue_delay_us: i64) -> Admit {
+        if keyframe {
+            self.waiting_for_keyframe = false;
+            return Admit::Send;
+        }
+        if self.waiting_for_keyframe {
+            return Admit::Drop { started: false };
+        }
+        if queue_delay_us > DROP_VIDEO_AFTER.as_micros() as i64 {
+            self.waiting_for_keyframe = true;
+            return Admit::Drop { started: true };
+        }
+        Admit::Send
+    }
+}
+
 /// Reconnect with exponential backoff and jitter. OBS: 2 s, ×1.5, 25 tries;
 /// we start sooner because mentors notice every second off air.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -86,8 +124,7 @@ pub struct Output {
     audio_config: Option<[u8; 2]>,
     video_header_sent: bool,
     audio_header_sent: bool,
-    /// Dropping video until the next keyframe.
-    waiting_for_keyframe: bool,
+    drop_policy: VideoDropPolicy,
     /// Shared with the video encoder thread: "make the next frame an IDR".
     pub keyframe_request: Arc<AtomicBool>,
     pub counters: OutputCounters,
@@ -108,7 +145,7 @@ impl Output {
             audio_config: None,
             video_header_sent: false,
             audio_header_sent: false,
-            waiting_for_keyframe: false,
+            drop_policy: VideoDropPolicy::default(),
             keyframe_request: Arc::new(AtomicBool::new(false)),
             counters: OutputCounters::default(),
             published_at: None,
@@ -158,7 +195,7 @@ impl Output {
         self.audio_header_sent = false;
         // A new connection starts at a keyframe with the decoder config.
         if self.video_config.is_some() {
-            self.waiting_for_keyframe = true;
+            self.drop_policy.wait_for_keyframe();
             self.keyframe_request.store(true, Ordering::Relaxed);
         }
         Ok(())
@@ -194,7 +231,7 @@ impl Output {
                     self.video_config = Some(c.clone());
                 }
                 self.counters.video_dropped += 1;
-                self.waiting_for_keyframe = true;
+                self.drop_policy.wait_for_keyframe();
             }
             MediaPacket::Audio(_) => self.counters.audio_dropped += 1,
         }
@@ -219,16 +256,17 @@ impl Output {
         }
         let delay = now_us - v.pts_us;
         self.counters.last_video_delay_us = delay;
-        if !v.keyframe && (self.waiting_for_keyframe || delay > DROP_VIDEO_AFTER.as_micros() as i64) {
-            if !self.waiting_for_keyframe {
-                tracing::warn!(delay_ms = delay / 1000, "video queue too deep: dropping frames until the next keyframe");
-                self.waiting_for_keyframe = true;
-                self.keyframe_request.store(true, Ordering::Relaxed);
+        match self.drop_policy.admit(v.keyframe, delay) {
+            Admit::Send => {}
+            Admit::Drop { started } => {
+                if started {
+                    tracing::warn!(delay_ms = delay / 1000, "video queue too deep: dropping frames until the next keyframe");
+                    self.keyframe_request.store(true, Ordering::Relaxed);
+                }
+                self.counters.video_dropped += 1;
+                return Ok(());
             }
-            self.counters.video_dropped += 1;
-            return Ok(());
         }
-        self.waiting_for_keyframe = false;
         let ts = (v.pts_us.max(0) / 1000) as u32;
         let conn = self.conn.as_mut().expect("checked by send");
         if !self.video_header_sent {
@@ -294,6 +332,23 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drops_video_from_a_deep_queue_until_the_next_keyframe() {
+        let mut p = VideoDropPolicy::default();
+        let ms = |m: i64| m * 1000;
+        assert_eq!(p.admit(true, ms(10)), Admit::Send);
+        assert_eq!(p.admit(false, ms(800)), Admit::Send);
+        assert_eq!(p.admit(false, ms(950)), Admit::Drop { started: true });
+        // Even once the queue drains, P-frames wait for a keyframe.
+        assert_eq!(p.admit(false, ms(10)), Admit::Drop { started: false });
+        // A late keyframe still goes: it restarts the picture.
+        assert_eq!(p.admit(true, ms(2000)), Admit::Send);
+        assert_eq!(p.admit(false, ms(10)), Admit::Send);
+        p.wait_for_keyframe();
+        assert_eq!(p.admit(false, ms(0)), Admit::Drop { started: false });
+        assert_eq!(p.admit(true, ms(0)), Admit::Send);
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
