@@ -4,7 +4,11 @@
 set -euo pipefail
 
 # nasm: openh264 builds its x86 assembly with it (about 4x faster encoding).
-APT_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg openssl curl nasm)
+# python3-venv: the project venv (.venv/) with moto, the local Cognito endpoint.
+# libdbus-1-dev pkg-config: the keyring crate's Secret Service backend (libdbus).
+# gnome-keyring dbus libsecret-tools: a headless Secret Service for the keyring tests.
+APT_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg openssl curl nasm
+  python3-venv libdbus-1-dev pkg-config gnome-keyring dbus libsecret-tools)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -56,6 +60,25 @@ fi
 for m in ngx_rtmp_module.so ngx_stream_module.so; do
   [[ -f /usr/lib/nginx/modules/$m ]] || { echo "deps: /usr/lib/nginx/modules/$m missing after install" >&2; exit 1; }
 done
+
+# Python venv for the local Cognito endpoint (moto's server) and its provisioning
+# script (boto3 comes with moto). Pinned; installed only when missing.
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=$REPO/.venv
+MOTO_VERSION=5.2.5
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3)
+venv_ok() {
+  [[ -x $VENV/bin/moto_server ]] &&
+    "$VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("moto") != sys.argv[1])' "$MOTO_VERSION" 2>/dev/null &&
+    "$VENV/bin/python" -c 'import boto3, flask, flask_cors, joserfc' 2>/dev/null
+}
+if ! venv_ok; then
+  echo "deps: installing moto[server]==$MOTO_VERSION into $VENV"
+  [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" >/dev/null
+  venv_ok || { echo "deps: moto not usable in $VENV after install" >&2; exit 1; }
+fi
 
 # Rust toolchain: preinstalled via rustup.
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -3,12 +3,15 @@
 # an HTTP side (stat, HLS, health, publish-auth hook) and a TLS terminator (RTMPS).
 #
 #   scripts/stack.sh up|down|status
+#   scripts/stack.sh cognito-up|cognito-down     the local Cognito endpoint alone
 #
 # Env overrides (several independent stacks can run at once):
 #   STACK_DIR   default $REPO/.stack   everything lives here (conf, logs, pid, tls, record, hls)
 #   RTMP_PORT   default 1935
 #   RTMPS_PORT  default 1936
 #   HTTP_PORT   default 8935
+#   COGNITO_PORT  default 4566   moto's server as the local Cognito endpoint
+#   STACK_COGNITO default 1      0: up/down leave the Cognito endpoint alone
 #
 # Layout under STACK_DIR:
 #   config.toml          CLI config (written at up)
@@ -18,6 +21,8 @@
 #   tls/                 ca.pem ca.key (private CA), server.pem server.key (localhost, 127.0.0.1)
 #   record/              {key}-{unix ts}.flv from application `live`
 #   hls/                 {key}.m3u8 + {key}-N.ts from application `live`
+#   moto/moto.pid        the Cognito endpoint (moto_server from .venv/); moto/moto.log
+#   users.json           the provisioned Cognito users and their passwords (0600)
 #
 # RTMP applications:
 #   live      open; records to record/ and produces HLS; drops idle publishers after 10 s
@@ -31,6 +36,8 @@ STACK_DIR=$(realpath -m -- "$STACK_DIR")
 RTMP_PORT=${RTMP_PORT:-1935}
 RTMPS_PORT=${RTMPS_PORT:-1936}
 HTTP_PORT=${HTTP_PORT:-8935}
+COGNITO_PORT=${COGNITO_PORT:-4566}
+STACK_COGNITO=${STACK_COGNITO:-1}
 READY_TIMEOUT=${READY_TIMEOUT:-10}
 
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -44,6 +51,10 @@ TLS_DIR=$STACK_DIR/tls
 RECORD_DIR=$STACK_DIR/record
 HLS_DIR=$STACK_DIR/hls
 KEYFILE=$STACK_DIR/guarded_key
+VENV=$REPO/.venv
+MOTO_DIR=$STACK_DIR/moto
+MOTO_PIDFILE=$MOTO_DIR/moto.pid
+MOTO_LOG=$MOTO_DIR/moto.log
 
 log() { echo "stack: $*"; }
 die() { echo "stack: error: $*" >&2; exit 1; }
@@ -276,6 +287,76 @@ stop_pid() {
   done
 }
 
+# PID of our running moto_server, or empty.
+moto_pid() {
+  [[ -f $MOTO_PIDFILE ]] || return 0
+  local pid
+  pid=$(tr -dc '0-9' <"$MOTO_PIDFILE" 2>/dev/null || true)
+  [[ -n $pid ]] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  if [[ -r /proc/$pid/cmdline ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q moto_server; then
+    return 0
+  fi
+  echo "$pid"
+}
+
+moto_ready() {
+  curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$COGNITO_PORT/moto-api/" 2>/dev/null
+}
+
+# Starts moto (if ours is not running) and provisions it; writes users.json and
+# the [cognito] section of config.toml. Returns when moto answers.
+cognito_up() {
+  check_port "$COGNITO_PORT" COGNITO_PORT
+  [[ -x $VENV/bin/moto_server ]] || die "$VENV/bin/moto_server missing (run scripts/deps.sh)"
+  local pid fresh=0
+  pid=$(moto_pid)
+  if [[ -z $pid ]]; then
+    rm -f "$MOTO_PIDFILE"
+    mkdir -p "$MOTO_DIR"
+    # stdio to a file so callers capturing our output are not held open by moto
+    MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP=true \
+      nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$COGNITO_PORT" </dev/null >>"$MOTO_LOG" 2>&1 &
+    pid=$!
+    echo "$pid" >"$MOTO_PIDFILE"
+    fresh=1
+    local deadline=$((SECONDS + READY_TIMEOUT + 10))
+    until moto_ready; do
+      if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+        echo "--- tail of $MOTO_LOG ---" >&2
+        tail -n 20 "$MOTO_LOG" >&2 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
+        rm -f "$MOTO_PIDFILE"
+        die "Cognito endpoint (moto) not ready on port $COGNITO_PORT"
+      fi
+      sleep 0.1
+    done
+  fi
+  if ((fresh)) || [[ ! -f $STACK_DIR/users.json ]] || ! grep -q '^\[cognito\]' "$STACK_DIR/config.toml" 2>/dev/null; then
+    "$VENV/bin/python" "$REPO/scripts/provision_cognito.py" --endpoint "http://127.0.0.1:$COGNITO_PORT" --stack-dir "$STACK_DIR" >/dev/null ||
+      die "provisioning the Cognito endpoint failed"
+  fi
+  log "cognito http://127.0.0.1:$COGNITO_PORT (moto pid $pid; users in $STACK_DIR/users.json)"
+}
+
+cognito_down() {
+  local pid i
+  pid=$(moto_pid)
+  if [[ -z $pid ]]; then
+    rm -f "$MOTO_PIDFILE"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  kill -0 "$pid" 2>/dev/null && die "moto pid $pid still alive"
+  rm -f "$MOTO_PIDFILE"
+  log "cognito down (stopped pid $pid)"
+}
+
 cmd_up() {
   check_port "$RTMP_PORT" RTMP_PORT
   check_port "$RTMPS_PORT" RTMPS_PORT
@@ -290,6 +371,7 @@ cmd_up() {
   if [[ -n $pid ]]; then
     log "already up (pid $pid, $STACK_DIR)"
     [[ -f $STACK_DIR/config.toml ]] || write_cli_config
+    if [[ $STACK_COGNITO != 0 ]]; then cognito_up; fi
     return 0
   fi
   rm -f "$PIDFILE"
@@ -332,6 +414,7 @@ cmd_up() {
   pid=$(running_pid)
   [[ -n $pid ]] || die "nginx answered but no pid in $PIDFILE (another server on these ports?)"
   write_cli_config
+  if [[ $STACK_COGNITO != 0 ]]; then cognito_up; fi
 
   log "up (nginx pid $pid) in $STACK_DIR"
   log "  rtmp   rtmp://127.0.0.1:$RTMP_PORT/live  (record -> $RECORD_DIR)"
@@ -342,6 +425,7 @@ cmd_up() {
 
 cmd_down() {
   local pid
+  if [[ $STACK_COGNITO != 0 ]]; then cognito_down; fi
   pid=$(running_pid)
   if [[ -z $pid ]]; then
     rm -f "$PIDFILE"
@@ -357,7 +441,13 @@ cmd_down() {
 }
 
 cmd_status() {
-  local pid
+  local pid mpid
+  mpid=$(moto_pid)
+  if [[ -n $mpid ]]; then
+    log "cognito up (moto pid $mpid, http://127.0.0.1:$COGNITO_PORT)"
+  elif [[ $STACK_COGNITO != 0 ]]; then
+    log "cognito down"
+  fi
   pid=$(running_pid)
   if [[ -n $pid ]]; then
     if is_ready; then
@@ -375,5 +465,7 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  cognito-up) cognito_up ;;
+  cognito-down) cognito_down ;;
+  *) echo "usage: $0 up|down|status|cognito-up|cognito-down" >&2; exit 2 ;;
 esac

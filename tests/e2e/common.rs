@@ -40,6 +40,8 @@ impl Stack {
             .env("RTMP_PORT", self.rtmp_port.to_string())
             .env("RTMPS_PORT", self.rtmps_port.to_string())
             .env("HTTP_PORT", self.http_port.to_string())
+            // the media tests need no Cognito endpoint (tests/e2e/auth.rs starts its own)
+            .env("STACK_COGNITO", "0")
             .output()
             .expect("running scripts/stack.sh")
     }
@@ -242,4 +244,75 @@ pub fn wait_listening(port: u16, timeout: Duration) {
         assert!(Instant::now() < deadline, "nothing listened on port {port} within {timeout:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The local Cognito endpoint alone (`scripts/stack.sh cognito-up`: moto from
+/// .venv/ on a free port, provisioned pool, users.json and config.toml in a temp dir).
+pub struct CognitoStack {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub users: serde_json::Value,
+}
+
+impl CognitoStack {
+    pub fn start() -> CognitoStack {
+        let dir = tempfile::Builder::new().prefix("mentorcast-auth-e2e-").tempdir().unwrap();
+        let port = free_port();
+        let mut s = CognitoStack { dir, port, users: serde_json::Value::Null };
+        let out = s.script("cognito-up");
+        assert!(out.status.success(), "cognito-up failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        s.users = serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("users.json")).unwrap()).unwrap();
+        s
+    }
+
+    fn script(&self, action: &str) -> Output {
+        Command::new(repo_root().join("scripts/stack.sh"))
+            .arg(action)
+            .env("STACK_DIR", self.dir.path())
+            .env("COGNITO_PORT", self.port.to_string())
+            .output()
+            .expect("running scripts/stack.sh")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    pub fn password(&self, user: &str) -> String {
+        self.users[user]["password"].as_str().unwrap().to_string()
+    }
+
+    /// A private HOME/XDG_CONFIG_HOME (where the file store lives) inside the stack's dir.
+    pub fn home(&self, name: &str) -> PathBuf {
+        let h = self.dir.path().join(name);
+        std::fs::create_dir_all(&h).unwrap();
+        h
+    }
+
+    /// `mentorcast` with this stack's config, a private HOME, and no D-Bus session (file store).
+    pub fn cli(&self, home: &Path) -> Command {
+        let mut c = mentorcast();
+        c.env("MENTORCAST_CONFIG", self.config())
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_RUNTIME_DIR", home)
+            .env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}/no-bus", home.display()))
+            .env_remove("MENTORCAST_LOG");
+        c
+    }
+}
+
+impl Drop for CognitoStack {
+    fn drop(&mut self) {
+        let _ = self.script("cognito-down");
+    }
+}
+
+/// Runs `cmd` with `input` on stdin.
+pub fn run_stdin(cmd: &mut Command, input: &str) -> Run {
+    use std::io::Write;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("running mentorcast");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
 }

@@ -2,6 +2,7 @@
 //! the tests themselves (nginx-rtmp through scripts/stack.sh, ffmpeg's RTMP
 //! listener, a TLS terminator), checked with ffprobe/ffmpeg and `verify`.
 
+mod auth;
 mod common;
 mod errors;
 mod lifecycle;

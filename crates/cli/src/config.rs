@@ -12,6 +12,9 @@ use anyhow::{Context, Result};
 pub struct Config {
     #[serde(default)]
     pub ingest: Ingest,
+    /// Cognito sign-in (`login`, `whoami`, …); `make stack-up` writes the local endpoint's.
+    #[serde(default)]
+    pub cognito: Option<mentorcast_auth::CognitoConfig>,
 }
 
 #[derive(Debug, Default, Clone, serde::Deserialize)]

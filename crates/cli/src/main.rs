@@ -1,5 +1,6 @@
 //! `mentorcast`: the QA command line over the Mentorcast engine.
 
+mod auth_cmd;
 mod bench;
 mod broadcast;
 mod config;
@@ -75,6 +76,19 @@ enum Command {
     },
     /// Measure CPU and memory of our path against a bare encode and ffmpeg/x264 (see README).
     Bench(bench::BenchArgs),
+    // --- sign-in (auth_cmd.rs) ---
+    /// Sign in with the platform's Cognito user pool (prompts without echo, or --password-stdin).
+    Login(auth_cmd::LoginArgs),
+    /// Who is signed in: username, email, groups, token expiry (never the token).
+    Whoami(auth_cmd::WhoamiArgs),
+    /// Sign out everywhere (Cognito GlobalSignOut) and remove the local tokens.
+    Logout(auth_cmd::StoreArgs),
+    /// Multi-factor authentication.
+    #[command(subcommand)]
+    Mfa(auth_cmd::MfaCommand),
+    /// Print the ID or access token (for scripts; only on explicit request).
+    Token(auth_cmd::TokenArgs),
+    // --- end sign-in ---
     /// (bench helper) Encode synthetic frames with bare openh264 as fast as possible.
     #[command(hide = true)]
     BenchEncode {
@@ -145,6 +159,9 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                 Some(u) => u,
                 None => return Err(exit::exit(exit::BAD_ARGS, "no ingest URL: give one (rtmp://host/app) or set [ingest] url in the config")),
             };
+            // Only mentors may broadcast: a signed-in non-mentor is told why.
+            // (Nobody signed in: QA runs to a raw URL go ahead.)
+            auth_cmd::check_may_broadcast(&config).await?;
             let plan = broadcast::BroadcastPlan::new(&url, key.as_deref(), &video.resolution, video.fps, video.video_kbps, audio_kbps, duration, ca_file, reconnect_attempts)?;
             let progress = broadcast::Progress::choose(json);
             let stats = broadcast::run(&plan, progress).await?;
@@ -186,6 +203,13 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             let config = config::Config::load(cli.config.as_deref())?;
             bench::run(args, &config).await
         }
+        // --- sign-in (auth_cmd.rs) ---
+        Command::Login(args) => auth_cmd::login(&config::Config::load(cli.config.as_deref())?, args).await,
+        Command::Whoami(args) => auth_cmd::whoami(&config::Config::load(cli.config.as_deref())?, args).await,
+        Command::Logout(args) => auth_cmd::logout(&config::Config::load(cli.config.as_deref())?, args).await,
+        Command::Mfa(cmd) => auth_cmd::mfa(&config::Config::load(cli.config.as_deref())?, cmd).await,
+        Command::Token(args) => auth_cmd::token(&config::Config::load(cli.config.as_deref())?, args).await,
+        // --- end sign-in ---
         Command::BenchEncode { video, frames, paced } => bench::bench_encode(&video.resolution, video.fps, video.video_kbps, frames, paced),
         Command::GenRaw { video, frames } => bench::gen_raw(&video.resolution, video.fps, frames),
     }
