@@ -7,8 +7,11 @@ set -euo pipefail
 # python3-venv: the project venv (.venv/) with moto, the local Cognito endpoint.
 # libdbus-1-dev pkg-config: the keyring crate's Secret Service backend (libdbus).
 # gnome-keyring dbus libsecret-tools: a headless Secret Service for the keyring tests.
+# libasound2-dev: cpal's ALSA bindings (microphones); libclang-dev: bindgen for nokhwa's V4L2 bindings (cameras).
+# pulseaudio pulseaudio-utils libasound2-plugins: a real audio device for the microphone tests (null sink + ALSA pulse plugin).
 APT_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg openssl curl nasm
-  python3-venv libdbus-1-dev pkg-config gnome-keyring dbus libsecret-tools)
+  python3-venv libdbus-1-dev pkg-config gnome-keyring dbus libsecret-tools
+  libasound2-dev libclang-dev pulseaudio pulseaudio-utils libasound2-plugins)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

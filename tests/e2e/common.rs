@@ -99,6 +99,9 @@ impl Drop for Stack {
 pub fn mentorcast() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mentorcast"));
     // Never pick up a developer's own config.
+    // The synthetic sources unless a test asks for a device: a developer's own
+    // microphone or camera must not change what the media tests receive.
+    c.env("MENTORCAST_CAMERA", "synthetic").env("MENTORCAST_MIC", "synthetic");
     c.env_remove("MENTORCAST_CONFIG").env("HOME", std::env::temp_dir()).env("XDG_CONFIG_HOME", std::env::temp_dir().join("mentorcast-e2e-noconfig"));
     c
 }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod common;
+mod devices;
 mod errors;
 mod lifecycle;
 mod media;

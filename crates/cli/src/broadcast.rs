@@ -1,5 +1,5 @@
-//! `mentorcast broadcast`: the synthetic sources to an ingest, with a live
-//! progress line (or JSON stats lines), Ctrl-C to end cleanly.
+//! `mentorcast broadcast`: camera and microphone (or the synthetic sources) to
+//! an ingest, with a live progress line (or JSON stats lines), Ctrl-C to end cleanly.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,11 +8,50 @@ use std::time::Duration;
 use anyhow::Result;
 use mentorcast_engine::{AudioSettings, Broadcast, BroadcastConfig, ReconnectPolicy, Service, SessionState, Stats, TlsOptions, VideoSettings};
 use mentorcast_media::synthetic::check_format;
-use mentorcast_media::{AudioSource, MediaClock, SyntheticAudio, SyntheticVideo, VideoSource};
+use mentorcast_devices::{CameraSelector, CameraSource, MicSelector, MicSource};
+use mentorcast_media::{AudioSource, MediaClock, SourceError, SyntheticAudio, SyntheticVideo, VideoSource};
 
 use crate::exit::{self, exit};
 
-/// Everything a synthetic broadcast needs (from flags or a scenario).
+/// `--camera` / `--mic`: a device, the synthetic source, or nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceArg {
+    /// Not given: the default device if there is one, else synthetic (and say so).
+    Auto,
+    Synthetic,
+    None,
+    /// The system's default device; fail if there is none.
+    Default,
+    /// A device by id (see `mentorcast devices`); fail if it is not there.
+    Id(String),
+}
+
+impl std::str::FromStr for SourceArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "" => return Err("empty source: use an id, default, synthetic or none".into()),
+            "auto" => SourceArg::Auto,
+            "synthetic" => SourceArg::Synthetic,
+            "none" => SourceArg::None,
+            "default" => SourceArg::Default,
+            id => SourceArg::Id(id.to_string()),
+        })
+    }
+}
+
+/// Sources opened for a broadcast, and what to tell the user about them.
+pub struct OpenedSources {
+    pub video: Option<Box<dyn VideoSource>>,
+    pub video_settings: Option<VideoSettings>,
+    pub audio: Option<Box<dyn AudioSource>>,
+    pub camera: String,
+    pub mic: String,
+    /// Fallbacks taken (e.g. no camera found: synthetic).
+    pub notes: Vec<String>,
+}
+
+/// Everything a broadcast needs (from flags or a scenario).
 #[derive(Debug, Clone)]
 pub struct BroadcastPlan {
     pub service: Service,
@@ -24,6 +63,11 @@ pub struct BroadcastPlan {
     pub audio_kbps: u32,
     pub duration: Option<Duration>,
     pub reconnect_attempts: u32,
+    /// Synthetic unless set otherwise (scenarios and the bench always use synthetic).
+    pub camera: SourceArg,
+    pub mic: SourceArg,
+    /// Read `mute` / `unmute` lines on stdin.
+    pub control_stdin: bool,
 }
 
 /// Parses `WxH`.
@@ -77,22 +121,102 @@ impl BroadcastPlan {
             audio_kbps,
             duration: duration_s.map(Duration::from_secs_f64),
             reconnect_attempts,
+            camera: SourceArg::Synthetic,
+            mic: SourceArg::Synthetic,
+            control_stdin: false,
         })
     }
 
-    pub fn start(&self) -> Result<Broadcast> {
-        let video = SyntheticVideo::new(self.width, self.height, self.fps, MediaClock::start())
-            .map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
-        let audio = SyntheticAudio::new(MediaClock::start());
+    /// Opens the sources (devices first, so a missing one fails before connecting).
+    pub fn open_sources(&self) -> Result<OpenedSources> {
+        if self.camera == SourceArg::None && self.mic == SourceArg::None {
+            return Err(exit(exit::BAD_ARGS, "--camera none and --mic none leave nothing to send: keep at least one source"));
+        }
+        let mut notes = Vec::new();
+        let synthetic_video = |plan: &Self| -> Result<(Box<dyn VideoSource>, VideoSettings)> {
+            let v = SyntheticVideo::new(plan.width, plan.height, plan.fps, MediaClock::start()).map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
+            Ok((Box::new(v), VideoSettings { width: plan.width, height: plan.height, fps: plan.fps, kbps: plan.video_kbps, keyframe_secs: 2 }))
+        };
+        let (video, video_settings, camera) = match &self.camera {
+            SourceArg::None => (None, None, "none".to_string()),
+            SourceArg::Synthetic => {
+                let (v, s) = synthetic_video(self)?;
+                (Some(v), Some(s), format!("synthetic {}x{}@{}", self.width, self.height, self.fps))
+            }
+            arg => {
+                let sel = match arg {
+                    SourceArg::Id(id) => CameraSelector::Id(id.clone()),
+                    _ => CameraSelector::Default,
+                };
+                match CameraSource::open(sel, self.width, self.height, self.fps) {
+                    Ok(cam) => {
+                        let m = cam.mode();
+                        let desc = format!("{} {}x{}@{} {}", cam.name(), m.width, m.height, m.fps, m.format.as_str());
+                        let s = VideoSettings { width: m.width, height: m.height, fps: m.fps, kbps: self.video_kbps, keyframe_secs: 2 };
+                        (Some(Box::new(cam) as Box<dyn VideoSource>), Some(s), desc)
+                    }
+                    Err(e) if *arg == SourceArg::Auto => {
+                        notes.push(format!("camera: {}; using the synthetic video", device_error("camera", &e)));
+                        let (v, s) = synthetic_video(self)?;
+                        (Some(v), Some(s), format!("synthetic {}x{}@{}", self.width, self.height, self.fps))
+                    }
+                    Err(e) => {
+                        return Err(exit(
+                            exit::NO_DEVICE,
+                            format!("{}. List devices with `mentorcast devices`; use --camera synthetic or --camera none to go without.", device_error("camera", &e)),
+                        ))
+                    }
+                }
+            }
+        };
+        let (audio, mic) = match &self.mic {
+            SourceArg::None => (None, "none".to_string()),
+            SourceArg::Synthetic => (Some(Box::new(SyntheticAudio::new(MediaClock::start())) as Box<dyn AudioSource>), "synthetic tone + beeps".to_string()),
+            arg => {
+                let sel = match arg {
+                    SourceArg::Id(id) => MicSelector::Name(id.clone()),
+                    _ => MicSelector::Default,
+                };
+                match MicSource::open(sel) {
+                    Ok(mic) => {
+                        let n = mic.native_config();
+                        let desc = format!("{} ({} Hz, {} ch)", mic.name(), n.sample_rate, n.channels);
+                        (Some(Box::new(mic) as Box<dyn AudioSource>), desc)
+                    }
+                    Err(e) if *arg == SourceArg::Auto => {
+                        notes.push(format!("microphone: {}; using the synthetic tone", device_error("microphone", &e)));
+                        (Some(Box::new(SyntheticAudio::new(MediaClock::start())) as Box<dyn AudioSource>), "synthetic tone + beeps".to_string())
+                    }
+                    Err(e) => {
+                        return Err(exit(
+                            exit::NO_DEVICE,
+                            format!("{}. List devices with `mentorcast devices`; use --mic synthetic or --mic none to go without.", device_error("microphone", &e)),
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(OpenedSources { video, video_settings, audio, camera, mic, notes })
+    }
+
+    pub fn start(&self, sources: OpenedSources) -> Result<Broadcast> {
         let config = BroadcastConfig {
             service: self.service.clone(),
             tls: self.tls.clone(),
-            video: Some(VideoSettings { width: self.width, height: self.height, fps: self.fps, kbps: self.video_kbps, keyframe_secs: 2 }),
-            audio: Some(AudioSettings { kbps: self.audio_kbps }),
+            video: sources.video_settings,
+            audio: sources.audio.as_ref().map(|_| AudioSettings { kbps: self.audio_kbps }),
             duration: self.duration,
             reconnect: ReconnectPolicy { max_attempts: self.reconnect_attempts, ..ReconnectPolicy::default() },
         };
-        Ok(Broadcast::start(config, Some(Box::new(video) as Box<dyn VideoSource>), Some(Box::new(audio) as Box<dyn AudioSource>)))
+        Ok(Broadcast::start(config, sources.video, sources.audio))
+    }
+}
+
+/// "no camera found" / "cannot open …" in one phrase.
+fn device_error(kind: &str, e: &SourceError) -> String {
+    match e {
+        SourceError::NotFound { .. } => format!("no {kind} found"),
+        other => format!("{kind} unavailable: {other}"),
     }
 }
 
@@ -126,8 +250,19 @@ pub fn format_elapsed(secs: f64) -> String {
 }
 
 pub fn stats_line(s: &Stats) -> String {
+    let mut extra = String::new();
+    if let Some(l) = s.audio_level {
+        let db = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-inf".into());
+        extra += &format!(" | level {} dB peak, {} dB rms{}", db(l.peak_dbfs), db(l.rms_dbfs), if s.muted { " (muted)" } else { "" });
+    }
+    if let Some(m) = s.mic_state.as_ref().filter(|m| *m != "active") {
+        extra += &format!(" | mic {m}");
+    }
+    if let Some(c) = s.camera_state.as_ref().filter(|c| *c != "active") {
+        extra += &format!(" | camera {c}");
+    }
     format!(
-        "{} {} | {:.1} fps | video {:.0} kbps, audio {:.0} kbps | sent {} dropped {} skipped {} | delay {:.0} ms | {:.1} MB",
+        "{} {} | {:.1} fps | video {:.0} kbps, audio {:.0} kbps | sent {} dropped {} skipped {} | delay {:.0} ms | {:.1} MB{extra}",
         s.state.to_uppercase(),
         format_elapsed(s.elapsed_s),
         s.fps,
@@ -141,21 +276,59 @@ pub fn stats_line(s: &Stats) -> String {
     )
 }
 
+/// Reads `mute` / `unmute` lines from stdin and applies them (until EOF).
+fn spawn_stdin_control(muted: std::sync::Arc<std::sync::atomic::AtomicBool>, json: bool) {
+    std::thread::Builder::new()
+        .name("stdin-control".into())
+        .spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+                let on = match line.trim() {
+                    "mute" => true,
+                    "unmute" => false,
+                    "" => continue,
+                    other => {
+                        eprintln!("unknown control '{other}': use mute or unmute");
+                        continue;
+                    }
+                };
+                muted.store(on, std::sync::atomic::Ordering::Relaxed);
+                if json {
+                    println!("{}", serde_json::json!({"event": "control", "muted": on}));
+                } else {
+                    eprintln!("{}", if on { "muted" } else { "unmuted" });
+                }
+            }
+        })
+        .ok();
+}
+
 /// Runs a broadcast to its end (duration, Ctrl-C or failure), reporting as asked.
 pub async fn run(plan: &BroadcastPlan, progress: Progress) -> Result<Stats> {
-    if progress != Progress::Quiet && progress != Progress::Json {
-        eprintln!(
-            "Broadcasting synthetic {}x{}@{} ({} kbps video, {} kbps audio) to {}{}",
-            plan.width,
-            plan.height,
-            plan.fps,
-            plan.video_kbps,
-            plan.audio_kbps,
-            plan.service,
-            plan.duration.map(|d| format!(" for {} s", d.as_secs_f64())).unwrap_or_else(|| " until Ctrl-C".into())
-        );
+    let p = plan.clone();
+    let sources = tokio::task::spawn_blocking(move || p.open_sources()).await.map_err(|e| exit(exit::FAILED, format!("opening the sources failed: {e}")))??;
+    match progress {
+        Progress::Quiet => {}
+        Progress::Json => println!("{}", serde_json::json!({"event": "sources", "camera": sources.camera, "mic": sources.mic, "notes": sources.notes})),
+        _ => {
+            for n in &sources.notes {
+                eprintln!("note: {n}");
+            }
+            eprintln!(
+                "Broadcasting camera: {}, microphone: {} ({} kbps video, {} kbps audio) to {}{}",
+                sources.camera,
+                sources.mic,
+                plan.video_kbps,
+                plan.audio_kbps,
+                plan.service,
+                plan.duration.map(|d| format!(" for {} s", d.as_secs_f64())).unwrap_or_else(|| " until Ctrl-C".into())
+            );
+        }
     }
-    let broadcast = plan.start()?;
+    let broadcast = plan.start(sources)?;
+    if plan.control_stdin {
+        spawn_stdin_control(broadcast.mute_handle(), progress == Progress::Json);
+    }
     let stop = broadcast.stop_handle();
     let mut state = broadcast.state();
     let mut stats = broadcast.stats();

@@ -13,6 +13,8 @@ pub const CANNOT_CONNECT: i32 = 3;
 pub const REJECTED: i32 = 4;
 /// The connection was lost mid-broadcast (after reconnect attempts).
 pub const CONNECTION_LOST: i32 = 5;
+/// A camera or microphone that was asked for is missing or cannot be opened.
+pub const NO_DEVICE: i32 = 6;
 // 10–19: sign-in (login, whoami, logout, mfa, token); see auth_cmd.rs.
 #[allow(unused_imports)]
 pub use crate::auth_cmd::{DISABLED, MISCONFIGURED, NETWORK, NOT_CONFIRMED, NOT_MENTOR, PASSWORD_POLICY, SIGNED_OUT, TOO_MANY, WRONG_CREDENTIALS, WRONG_MFA};

@@ -4,6 +4,7 @@ mod auth_cmd;
 mod bench;
 mod broadcast;
 mod config;
+mod devices_cmd;
 mod exit;
 mod scenario;
 mod verify_cmd;
@@ -26,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Broadcast the synthetic test sources (pattern + counter + flash, tone + beep).
+    /// Broadcast camera and microphone, or the synthetic test sources (pattern + counter + flash, tone + beep).
     Broadcast {
         /// rtmp[s]://host[:port]/app[/key] (default: the config's ingest URL).
         url: Option<String>,
@@ -47,6 +48,22 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         reconnect_attempts: u32,
         /// One JSON object per line (state changes and stats) on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Camera: an id from `mentorcast devices`, default, synthetic or none (audio only).
+        /// Not given: the default camera, else synthetic (said in the output).
+        #[arg(long, env = "MENTORCAST_CAMERA", default_value = "auto", hide_default_value = true)]
+        camera: broadcast::SourceArg,
+        /// Microphone: an id from `mentorcast devices`, default, synthetic or none (no audio track).
+        /// Not given: the default microphone, else synthetic (said in the output).
+        #[arg(long, env = "MENTORCAST_MIC", default_value = "auto", hide_default_value = true)]
+        mic: broadcast::SourceArg,
+        /// Read `mute` / `unmute` lines on stdin (silence is sent while muted).
+        #[arg(long)]
+        control_stdin: bool,
+    },
+    /// List cameras (with their modes) and microphones (with their default configs).
+    Devices {
         #[arg(long)]
         json: bool,
     },
@@ -153,7 +170,7 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Broadcast { url, key, duration, video, audio_kbps, ca_file, reconnect_attempts, json } => {
+        Command::Broadcast { url, key, duration, video, audio_kbps, ca_file, reconnect_attempts, json, camera, mic, control_stdin } => {
             let config = config::Config::load(cli.config.as_deref())?;
             let url = match url.or(config.ingest.url.clone()) {
                 Some(u) => u,
@@ -162,7 +179,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             // Only mentors may broadcast: a signed-in non-mentor is told why.
             // (Nobody signed in: QA runs to a raw URL go ahead.)
             auth_cmd::check_may_broadcast(&config).await?;
-            let plan = broadcast::BroadcastPlan::new(&url, key.as_deref(), &video.resolution, video.fps, video.video_kbps, audio_kbps, duration, ca_file, reconnect_attempts)?;
+            let mut plan = broadcast::BroadcastPlan::new(&url, key.as_deref(), &video.resolution, video.fps, video.video_kbps, audio_kbps, duration, ca_file, reconnect_attempts)?;
+            (plan.camera, plan.mic, plan.control_stdin) = (camera, mic, control_stdin);
             let progress = broadcast::Progress::choose(json);
             let stats = broadcast::run(&plan, progress).await?;
             match progress {
@@ -171,6 +189,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        Command::Devices { json } => devices_cmd::run(json),
         Command::Verify { source, fps, ca_file, max_duration, json } => {
             let report = verify_cmd::verify_source(&source, fps, ca_file, verify_cmd::default_limits(max_duration)).await?;
             if json {

@@ -16,4 +16,4 @@ pub use encode::{AudioSettings, VideoSettings};
 pub use output::ReconnectPolicy;
 pub use rtmp::{FailureKind, RtmpError, TlsOptions};
 pub use service::{Service, ServiceError};
-pub use session::{Broadcast, BroadcastConfig, BroadcastFailure, SessionState, Stats, StopHandle};
+pub use session::{AudioLevel, Broadcast, BroadcastConfig, BroadcastFailure, SessionState, Stats, StopHandle};

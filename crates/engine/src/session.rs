@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mentorcast_media::{AudioSource, MediaClock, VideoSource};
+use mentorcast_media::{AudioChunk, AudioSource, MediaClock, SourceStatus, VideoSource};
 use tokio::sync::{mpsc, watch};
 
 use crate::encode::{AudioEncoder, AudioSettings, VideoEncoder, VideoOutput, VideoSettings};
@@ -60,6 +60,35 @@ impl SessionState {
     }
 }
 
+/// Peak and RMS of the audio sent (after mute), dBFS, over the last 100 ms
+/// window; −inf (serialized as null) for digital silence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct AudioLevel {
+    pub peak_dbfs: Option<f64>,
+    pub rms_dbfs: Option<f64>,
+}
+
+impl AudioLevel {
+    /// Level of interleaved 16-bit samples (all channels together).
+    pub fn of(samples: &[i16]) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        let (mut peak, mut sum) = (0f64, 0f64);
+        for &s in samples {
+            let v = s as f64 / 32768.0;
+            peak = peak.max(v.abs());
+            sum += v * v;
+        }
+        let rms = (sum / samples.len() as f64).sqrt();
+        let db = |x: f64| (x > 0.0).then(|| 20.0 * x.log10());
+        Self { peak_dbfs: db(peak), rms_dbfs: db(rms) }
+    }
+}
+
+/// Audio level window: 100 ms (the meter updates at 10 Hz).
+const LEVEL_WINDOW_FRAMES: usize = 4800;
+
 /// Stats, refreshed about once a second while live.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Stats {
@@ -85,6 +114,13 @@ pub struct Stats {
     pub reconnects: u32,
     /// Time from going live to the first video frame written to the socket.
     pub first_frame_ms: Option<f64>,
+    /// The last 100 ms of audio sent (None without audio).
+    pub audio_level: Option<AudioLevel>,
+    /// Audio is being replaced by silence ([`Broadcast::set_muted`]).
+    pub muted: bool,
+    /// "active" or "unavailable: …" for device sources; None for synthetic or absent ones.
+    pub mic_state: Option<String>,
+    pub camera_state: Option<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -111,6 +147,8 @@ struct Counters {
 
 /// A running broadcast.
 pub struct Broadcast {
+    muted: Arc<AtomicBool>,
+    level: watch::Receiver<Option<AudioLevel>>,
     state: watch::Receiver<SessionState>,
     stats: watch::Receiver<Stats>,
     stop: Arc<watch::Sender<bool>>,
@@ -134,8 +172,27 @@ impl Broadcast {
         let (state_tx, state) = watch::channel(SessionState::Idle);
         let (stats_tx, stats) = watch::channel(Stats { state: "idle".into(), ..Stats::default() });
         let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(config, video, audio, state_tx, stats_tx, stop_rx));
-        Self { state, stats, stop: Arc::new(stop_tx), task }
+        let muted = Arc::new(AtomicBool::new(false));
+        let (level_tx, level) = watch::channel(None);
+        let io = SessionIo { state_tx, stats_tx, level_tx, muted: muted.clone() };
+        let task = tokio::spawn(run(config, video, audio, io, stop_rx));
+        Self { muted, level, state, stats, stop: Arc::new(stop_tx), task }
+    }
+
+    /// Mutes or unmutes the audio: while muted, silence is sent in its place
+    /// (the audio track goes on, with no gap).
+    pub fn set_muted(&self, muted: bool) {
+        self.muted.store(muted, Ordering::Relaxed);
+    }
+
+    /// A handle to mute from elsewhere (e.g. a control task).
+    pub fn mute_handle(&self) -> Arc<AtomicBool> {
+        self.muted.clone()
+    }
+
+    /// The audio level meter, updated every 100 ms of audio (None until the first window).
+    pub fn audio_level(&self) -> watch::Receiver<Option<AudioLevel>> {
+        self.level.clone()
     }
 
     pub fn state(&self) -> watch::Receiver<SessionState> {
@@ -159,9 +216,45 @@ impl Broadcast {
     }
 }
 
+struct SessionIo {
+    state_tx: watch::Sender<SessionState>,
+    stats_tx: watch::Sender<Stats>,
+    level_tx: watch::Sender<Option<AudioLevel>>,
+    muted: Arc<AtomicBool>,
+}
+
 struct Pipeline {
     stop_sources: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    video_status: Option<SourceStatus>,
+    audio_status: Option<SourceStatus>,
+}
+
+/// Applies mute and measures the level of one chunk on its way to the encoder.
+struct AudioTap {
+    muted: Arc<AtomicBool>,
+    level_tx: watch::Sender<Option<AudioLevel>>,
+    window: Vec<i16>,
+}
+
+impl AudioTap {
+    fn process(&mut self, chunk: &mut AudioChunk) {
+        if self.muted.load(Ordering::Relaxed) {
+            chunk.samples.fill(0);
+        }
+        let per = mentorcast_media::AUDIO_CHANNELS as usize;
+        let mut rest = &chunk.samples[..];
+        while !rest.is_empty() {
+            let want = LEVEL_WINDOW_FRAMES * per - self.window.len();
+            let take = want.min(rest.len());
+            self.window.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.window.len() == LEVEL_WINDOW_FRAMES * per {
+                let _ = self.level_tx.send(Some(AudioLevel::of(&self.window)));
+                self.window.clear();
+            }
+        }
+    }
 }
 
 fn spawn_pipeline(
@@ -172,9 +265,12 @@ fn spawn_pipeline(
     tx: mpsc::Sender<MediaPacket>,
     counters: Arc<Counters>,
     keyframe_request: Arc<AtomicBool>,
+    mut tap: AudioTap,
 ) -> Result<(Pipeline, Option<[u8; 2]>), BroadcastFailure> {
     let stop_sources = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
+    let video_status = video.as_ref().and_then(|v| v.status());
+    let audio_status = audio.as_ref().and_then(|a| a.status());
     let enc_err = |e: crate::encode::EncodeError| BroadcastFailure { kind: FailureKind::Config, message: e.to_string() };
     let mut asc = None;
 
@@ -248,7 +344,8 @@ fn spawn_pipeline(
         threads.push(spawn_named("audio-capture", move || {
             while !stop.load(Ordering::Relaxed) {
                 match src.next_chunk() {
-                    Ok(chunk) => {
+                    Ok(mut chunk) => {
+                        tap.process(&mut chunk);
                         if raw_tx.send(chunk).is_err() {
                             break;
                         }
@@ -280,7 +377,7 @@ fn spawn_pipeline(
             }
         }));
     }
-    Ok((Pipeline { stop_sources, threads }, asc))
+    Ok((Pipeline { stop_sources, threads, video_status, audio_status }, asc))
 }
 
 fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> std::thread::JoinHandle<()> {
@@ -291,10 +388,12 @@ async fn run(
     config: BroadcastConfig,
     video: Option<Box<dyn VideoSource>>,
     audio: Option<Box<dyn AudioSource>>,
-    state_tx: watch::Sender<SessionState>,
-    stats_tx: watch::Sender<Stats>,
+    io: SessionIo,
     mut stop_rx: watch::Receiver<bool>,
 ) -> Result<Stats, BroadcastFailure> {
+    let SessionIo { state_tx, stats_tx, level_tx, muted } = io;
+    let level_rx = level_tx.subscribe();
+    let tap = AudioTap { muted: muted.clone(), level_tx, window: Vec::new() };
     let set_state = |s: SessionState| {
         tracing::info!(state = s.name(), "session state");
         let _ = state_tx.send(s);
@@ -316,8 +415,10 @@ async fn run(
     let clock = MediaClock::start();
     let counters = Arc::new(Counters::default());
     let (tx, mut rx) = mpsc::channel(PACKET_QUEUE);
-    let (pipeline, asc) = spawn_pipeline(&config, clock, video, audio, tx, counters.clone(), output.keyframe_request.clone())
+    let (pipeline, asc) = spawn_pipeline(&config, clock, video, audio, tx, counters.clone(), output.keyframe_request.clone(), tap)
         .map_err(fail)?;
+    let (video_status, audio_status) = (pipeline.video_status.clone(), pipeline.audio_status.clone());
+    let has_audio = config.audio.is_some() && asc.is_some();
     if let Some(asc) = asc {
         output.set_audio_config(asc);
     }
@@ -355,6 +456,10 @@ async fn run(
             bytes_sent: output.bytes_sent(),
             reconnects: c.reconnects,
             first_frame_ms: output.first_video_sent_at.map(|t| t.duration_since(live_at).as_secs_f64() * 1000.0),
+            audio_level: if has_audio { Some((*level_rx.borrow()).unwrap_or_default()) } else { None },
+            muted: muted.load(Ordering::Relaxed),
+            mic_state: audio_status.as_ref().map(|s| s.get().describe()),
+            camera_state: video_status.as_ref().map(|s| s.get().describe()),
         };
         *last = (now, c.video_frames_sent, c.video_payload_bytes, c.audio_payload_bytes);
         s

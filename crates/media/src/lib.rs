@@ -14,5 +14,5 @@ pub mod synthetic;
 
 pub use clock::MediaClock;
 pub use frame::{AudioChunk, PixelFormat, VideoFormat, VideoFrame, AUDIO_CHANNELS, AUDIO_SAMPLE_RATE};
-pub use source::{AudioSource, SourceError, VideoSource};
+pub use source::{AudioSource, DeviceState, SourceError, SourceStatus, VideoSource};
 pub use synthetic::{SyntheticAudio, SyntheticVideo, BEEP_FREQ_HZ, BEEP_MS, TONE_FREQ_HZ};

@@ -3,6 +3,8 @@
 //! device, the synthetic sources wait for the clock), so the engine never
 //! blocks its async runtime on a device.
 
+use std::sync::{Arc, Mutex};
+
 use crate::clock::MediaClock;
 use crate::frame::{AudioChunk, VideoFormat, VideoFrame};
 
@@ -18,6 +20,50 @@ pub enum SourceError {
     Device(String),
 }
 
+/// Whether a device source is delivering, as shown in the session's stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceState {
+    Active,
+    /// The device vanished or failed: the source fills in (silence, a slate)
+    /// and keeps the timeline going; the reason says what happened.
+    Unavailable(String),
+}
+
+impl DeviceState {
+    /// "active", or "unavailable: <reason>".
+    pub fn describe(&self) -> String {
+        match self {
+            DeviceState::Active => "active".into(),
+            DeviceState::Unavailable(r) => format!("unavailable: {r}"),
+        }
+    }
+}
+
+/// A source's live state, shared between the capture thread and whoever
+/// reports it (the session's stats).
+#[derive(Debug, Clone)]
+pub struct SourceStatus(Arc<Mutex<DeviceState>>);
+
+impl Default for SourceStatus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SourceStatus {
+    pub fn new() -> Self {
+        Self(Arc::new(Mutex::new(DeviceState::Active)))
+    }
+
+    pub fn set(&self, state: DeviceState) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+
+    pub fn get(&self) -> DeviceState {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 pub trait VideoSource: Send {
     /// Called once when the session goes live: from then on frames are
     /// stamped on `clock`. Opening the device happens before (at creation),
@@ -26,6 +72,10 @@ pub trait VideoSource: Send {
     fn format(&self) -> VideoFormat;
     fn name(&self) -> &str;
     fn next_frame(&mut self) -> Result<VideoFrame, SourceError>;
+    /// A device source's live state (None: always active, e.g. synthetic).
+    fn status(&self) -> Option<SourceStatus> {
+        None
+    }
 }
 
 pub trait AudioSource: Send {
@@ -33,4 +83,8 @@ pub trait AudioSource: Send {
     fn start(&mut self, clock: MediaClock);
     fn name(&self) -> &str;
     fn next_chunk(&mut self) -> Result<AudioChunk, SourceError>;
+    /// As [`VideoSource::status`].
+    fn status(&self) -> Option<SourceStatus> {
+        None
+    }
 }

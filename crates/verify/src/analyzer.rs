@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use tracing::{debug, warn};
 
 use crate::beep::BeepDetector;
-use crate::{Report, VerifyError, VerifyOptions};
+use crate::{AudioWindow, Report, VerifyError, VerifyOptions};
 
 /// Mean luma of the lower half above which a frame counts as a flash.
 const FLASH_LUMA: f64 = 200.0;
@@ -70,6 +70,9 @@ struct AudioState {
     segments: Vec<AudioSegment>,
     /// Beep onsets already converted to milliseconds (from closed segments).
     beeps_ms: Vec<f64>,
+    /// Mono samples of the second being collected, and its start time (ms).
+    window: Vec<f32>,
+    window_start_ms: f64,
 }
 
 /// Decodes and measures a stream fed to it tag by tag (or sample by sample for MP4).
@@ -91,6 +94,10 @@ pub struct Analyzer {
     width: u32,
     height: u32,
     yuv_scratch: Vec<u8>,
+    audio_windows: Vec<AudioWindow>,
+    audio_gaps: u64,
+    audio_overlaps: u64,
+    audio_end_ms: Option<f64>,
 }
 
 impl Analyzer {
@@ -110,6 +117,10 @@ impl Analyzer {
             width: 0,
             height: 0,
             yuv_scratch: Vec::new(),
+            audio_windows: Vec::new(),
+            audio_gaps: 0,
+            audio_overlaps: 0,
+            audio_end_ms: None,
         }
     }
 
@@ -256,6 +267,9 @@ impl Analyzer {
             return Err(VerifyError::Malformed(format!("AAC AudioSpecificConfig {asc:02x?} rejected: {e}")));
         }
         let aot = asc.first().map(|b| b >> 3).unwrap_or(0);
+        if let Some(a) = self.audio.as_mut() {
+            flush_window(a, &mut self.audio_windows);
+        }
         let beeps_ms = self.audio.take().map(|a| a.beeps_ms).unwrap_or_default();
         self.audio = Some(AudioState {
             decoder,
@@ -266,6 +280,8 @@ impl Analyzer {
             channels: None,
             segments: Vec::new(),
             beeps_ms,
+            window: Vec::new(),
+            window_start_ms: 0.0,
         });
         Ok(())
     }
@@ -290,6 +306,7 @@ impl Analyzer {
         }
         let info = a.decoder.stream_info();
         let (rate, channels, frame_size) = (info.sampleRate, info.numChannels, info.frameSize);
+        let output_delay = info.outputDelay;
         if rate <= 0 || channels <= 0 || frame_size <= 0 || (channels * frame_size) as usize > a.pcm.len() {
             self.audio_decode_errors += 1;
             return;
@@ -297,7 +314,7 @@ impl Analyzer {
         let (rate, channels, frame_size) = (rate as u32, channels as usize, frame_size as usize);
         // fdk-aac's decoder delays its output (its PCM limiter's look-ahead:
         // 1744 samples at 48 kHz): what comes out now began that much earlier.
-        let time_ms = time_ms - info.outputDelay as f64 * 1000.0 / rate as f64;
+        let time_ms = time_ms - output_delay as f64 * 1000.0 / rate as f64;
         if a.rate.is_some_and(|r| r != rate) {
             // A rate change: the beep detector works per rate.
             let closing: Vec<AudioSegment> = a.segments.drain(..).collect();
@@ -314,13 +331,23 @@ impl Analyzer {
         });
         if !continues {
             if let Some(last) = a.segments.last() {
+                let expected = last.anchor_ms() + last.samples as f64 * 1000.0 / rate_f;
+                if time_ms > expected {
+                    self.audio_gaps += 1;
+                } else {
+                    self.audio_overlaps += 1;
+                }
                 debug!(
                     "audio timeline break at {time_ms:.1} ms (expected {:.1} ms)",
                     last.anchor_ms() + last.samples as f64 * 1000.0 / rate_f
                 );
             }
+            if !a.segments.is_empty() {
+                // The analysis windows follow the timeline: start a new one here.
+                flush_window(a, &mut self.audio_windows);
+            }
             let detector = BeepDetector::new(rate);
-            let warmup = info.outputDelay as u64 + frame_size as u64 + detector.window();
+            let warmup = output_delay as u64 + frame_size as u64 + detector.window();
             a.segments.push(AudioSegment { detector, samples: 0, anchor_sum: 0.0, anchor_n: 0, warmup });
         }
         let seg = a.segments.last_mut().expect("segment");
@@ -332,6 +359,23 @@ impl Analyzer {
             .collect();
         seg.detector.push(&mono);
         seg.samples += frame_size as u64;
+        let end_ms = time_ms + frame_size as f64 * 1000.0 / rate_f;
+        self.audio_end_ms = Some(self.audio_end_ms.map_or(end_ms, |e: f64| e.max(end_ms)));
+        if a.window.is_empty() {
+            a.window_start_ms = time_ms;
+        }
+        let mut rest = &mono[..];
+        while !rest.is_empty() {
+            let take = (rate as usize - a.window.len()).min(rest.len());
+            a.window.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if a.window.len() == rate as usize {
+                let start = a.window_start_ms;
+                self.audio_windows.push(analyze_window(&a.window, rate, start));
+                a.window.clear();
+                a.window_start_ms = start + 1000.0;
+            }
+        }
         // Keep only the open segment alive.
         if a.segments.len() > 1 {
             let closing: Vec<AudioSegment> = a.segments.drain(..a.segments.len() - 1).collect();
@@ -380,6 +424,9 @@ impl Analyzer {
             }
         }
         self.close_audio_segments();
+        if let Some(a) = self.audio.as_mut() {
+            flush_window(a, &mut self.audio_windows);
+        }
         self.report()
     }
 
@@ -474,6 +521,7 @@ impl Analyzer {
             av_offset_min_ms,
             av_offset_max_ms,
             av_pairs,
+            av_offsets_ms: offsets.clone(),
             duration_s,
             width: self.width,
             height: self.height,
@@ -492,6 +540,15 @@ impl Analyzer {
             audio_frames: self.audio_frames,
             audio_decode_errors: self.audio_decode_errors,
             malformed_tags: self.malformed_tags,
+            audio_windows: self.audio_windows.clone(),
+            audio_gaps: self.audio_gaps,
+            audio_overlaps: self.audio_overlaps,
+            audio_end_ms: self.audio_end_ms,
+            video_end_ms: if self.video_times.is_empty() {
+                None
+            } else {
+                Some(self.video_times.iter().map(|t| t.1).fold(f64::NEG_INFINITY, f64::max) + frame_ms)
+            },
         }
     }
 }
@@ -539,6 +596,50 @@ fn observe(pic: &DecodedYUV<'_>, pts_ms: f64, width: &mut u32, height: &mut u32,
     }
     let flash = n > 0 && (sum as f64 / n as f64) > FLASH_LUMA;
     FrameObs { pts_ms, counter, flash }
+}
+
+/// Analyzes what is left of the current window if it holds at least a quarter second.
+fn flush_window(a: &mut AudioState, out: &mut Vec<AudioWindow>) {
+    let rate = a.rate.unwrap_or(48_000);
+    if a.window.len() >= rate as usize / 4 {
+        out.push(analyze_window(&a.window, rate, a.window_start_ms));
+    }
+    a.window.clear();
+}
+
+pub(crate) fn analyze_window(mono: &[f32], rate: u32, start_ms: f64) -> AudioWindow {
+    let n = mono.len();
+    let (mut peak, mut sum) = (0f64, 0f64);
+    for &s in mono {
+        peak = peak.max((s as f64).abs());
+        sum += s as f64 * s as f64;
+    }
+    let rms = if n > 0 { (sum / n as f64).sqrt() } else { 0.0 };
+    let db = |x: f64| (x > 0.0).then(|| 20.0 * x.log10());
+    let mut dominant_hz = None;
+    if n >= 64 && rms > 1e-5 {
+        let mut planner = realfft::RealFftPlanner::<f64>::new();
+        let fft = planner.plan_fft_forward(n);
+        let mut input: Vec<f64> = mono
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| s as f64 * (0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos()))
+            .collect();
+        let mut spectrum = fft.make_output_vec();
+        if fft.process(&mut input, &mut spectrum).is_ok() {
+            let mags: Vec<f64> = spectrum.iter().map(|c| c.norm()).collect();
+            // Skip DC and the lowest bins (below ~20 Hz).
+            let lo = ((20.0 * n as f64 / rate as f64).ceil() as usize).max(1);
+            if let Some((k, _)) = mags.iter().enumerate().skip(lo).take(mags.len().saturating_sub(lo + 1)).max_by(|a, b| a.1.total_cmp(b.1)) {
+                // Parabolic interpolation on log magnitudes (Hann: accurate to a small fraction of a bin).
+                let (a, b, c) = (mags[k - 1].max(1e-12).ln(), mags[k].max(1e-12).ln(), mags[k + 1].max(1e-12).ln());
+                let denom = a - 2.0 * b + c;
+                let delta = if denom.abs() > 1e-12 { 0.5 * (a - c) / denom } else { 0.0 };
+                dominant_hz = Some((k as f64 + delta) * rate as f64 / n as f64);
+            }
+        }
+    }
+    AudioWindow { start_ms, rms_dbfs: db(rms), peak_dbfs: db(peak), dominant_hz }
 }
 
 fn close_segment(mut seg: AudioSegment, rate: u32, out: &mut Vec<f64>) {

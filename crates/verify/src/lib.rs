@@ -65,6 +65,8 @@ pub struct Report {
     pub av_offset_max_ms: Option<f64>,
     /// Flashes that had a beep within ±500 ms.
     pub av_pairs: u64,
+    /// Each pair's offset (beep − flash, ms), in flash order: how the A/V offset moved over the stream.
+    pub av_offsets_ms: Vec<f64>,
     /// Video PTS span plus one frame, seconds.
     pub duration_s: f64,
     pub width: u32,
@@ -94,6 +96,32 @@ pub struct Report {
     pub audio_decode_errors: u64,
     /// Tags that could not be parsed.
     pub malformed_tags: u64,
+    /// The decoded audio, second by second: level and dominant frequency.
+    pub audio_windows: Vec<AudioWindow>,
+    /// Audio frames that started later (gap) or earlier (overlap) than the
+    /// previous frame's end, by more than 5 ms.
+    pub audio_gaps: u64,
+    pub audio_overlaps: u64,
+    /// End of the last audio frame and of the last video frame (PTS + one frame), ms.
+    pub audio_end_ms: Option<f64>,
+    pub video_end_ms: Option<f64>,
+}
+
+/// One second of decoded audio (channels mixed to mono).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AudioWindow {
+    /// Time of the window's first sample, ms.
+    pub start_ms: f64,
+    /// RMS and peak in dBFS (None: digital silence).
+    pub rms_dbfs: Option<f64>,
+    pub peak_dbfs: Option<f64>,
+    /// Frequency of the strongest spectral peak (Hann window, interpolated), Hz; None in silence.
+    pub dominant_hz: Option<f64>,
+}
+
+/// Level and dominant frequency of mono samples (full scale ±1.0).
+pub fn analyze_window(mono: &[f32], rate: u32, start_ms: f64) -> AudioWindow {
+    analyzer::analyze_window(mono, rate, start_ms)
 }
 
 #[derive(Debug, thiserror::Error)]

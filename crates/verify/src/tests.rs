@@ -560,3 +560,17 @@ async fn rtmp_play_through_nginx_rtmp() {
     let err = verify_rtmp(&svc, &TlsOptions::default(), VerifyOptions::default(), limits).await.unwrap_err();
     assert!(matches!(err, VerifyError::NoStream { secs: 2, .. }), "{err}");
 }
+
+#[test]
+fn audio_window_finds_the_tone_frequency_and_level() {
+    // 660 Hz at -12 dBFS peak (-15 dBFS RMS) for one second.
+    let amp = 10f64.powf(-12.0 / 20.0);
+    let mono: Vec<f32> = (0..48_000).map(|n| (amp * (std::f64::consts::TAU * 660.0 * n as f64 / 48_000.0).sin()) as f32).collect();
+    let w = crate::analyze_window(&mono, 48_000, 0.0);
+    let f = w.dominant_hz.unwrap();
+    assert!((f - 660.0).abs() < 0.5, "dominant {f} Hz");
+    assert!((w.peak_dbfs.unwrap() + 12.0).abs() < 0.1, "{w:?}");
+    assert!((w.rms_dbfs.unwrap() + 15.01).abs() < 0.1, "{w:?}");
+    let silent = crate::analyze_window(&vec![0.0; 48_000], 48_000, 0.0);
+    assert_eq!((silent.rms_dbfs, silent.dominant_hz), (None, None));
+}
