@@ -301,9 +301,11 @@ impl Connection {
         if n == 0 {
             return Err(RtmpError::ConnectionLost { detail: "the server closed the connection".into() });
         }
-        let input = self.read_buf[..n].to_vec();
-        let results = self.handle_input(&input)?;
-        self.apply(results).await
+        // Lend the buffer out instead of copying each read (the play path reads media here).
+        let buf = std::mem::take(&mut self.read_buf);
+        let results = self.handle_input(&buf[..n]);
+        self.read_buf = buf;
+        self.apply(results?).await
     }
 
     /// Ends publishing cleanly: FCUnpublish, deleteStream, then closes the socket.
