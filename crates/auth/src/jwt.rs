@@ -47,6 +47,13 @@ struct IdClaims {
     token_use: Option<String>,
     #[serde(rename = "cognito:username")]
     username: Option<String>,
+    /// Access tokens name the user here (ID tokens in `cognito:username`).
+    #[serde(rename = "username")]
+    access_username: Option<String>,
+    /// Access tokens name the app client here (ID tokens in `aud`).
+    client_id: Option<String>,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
     email: Option<String>,
     #[serde(rename = "cognito:groups", default)]
     groups: Vec<String>,
@@ -104,6 +111,17 @@ impl Verifier {
 
     /// Verifies an ID token and reads who it is for.
     pub async fn verify_id_token(&self, token: &str) -> Result<Identity> {
+        self.verify(token, false).await
+    }
+
+    /// Verifies an ID token or an access token (a backend accepts either):
+    /// for an ID token the audience, for an access token its `client_id`,
+    /// must be this app client.
+    pub async fn verify_token(&self, token: &str) -> Result<Identity> {
+        self.verify(token, true).await
+    }
+
+    async fn verify(&self, token: &str, access_ok: bool) -> Result<Identity> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken("it is not a JWT".into()))?;
         if header.alg != Algorithm::RS256 {
             return Err(AuthError::InvalidToken(format!("it is signed with {:?}, not RS256", header.alg)));
@@ -117,16 +135,16 @@ impl Verifier {
         let key = DecodingKey::from_jwk(jwk).map_err(|_| AuthError::InvalidToken("the pool's key is not an RSA key".into()))?;
         let mut v = Validation::new(Algorithm::RS256);
         v.set_issuer(&[&self.issuer]);
-        v.set_audience(&[&self.client_id]);
+        // the audience is checked below: ID tokens carry it in `aud`, access tokens in `client_id`
+        v.validate_aud = false;
         v.validate_exp = false; // checked below against our clock
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.set_required_spec_claims(&["exp", "iss", "sub"]);
         let data = jsonwebtoken::decode::<IdClaims>(token, &key, &v).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             AuthError::InvalidToken(
                 match e.kind() {
                     K::InvalidSignature => "bad signature",
                     K::InvalidIssuer => "wrong issuer (another user pool?)",
-                    K::InvalidAudience => "issued for another app client",
                     K::MissingRequiredClaim(_) => "a required claim is missing",
                     K::ImmatureSignature => "not valid yet",
                     _ => "malformed",
@@ -135,12 +153,23 @@ impl Verifier {
             )
         })?;
         let c = data.claims;
-        if c.token_use.as_deref() != Some("id") {
-            return Err(AuthError::InvalidToken("it is not an ID token".into()));
+        let for_us = match c.token_use.as_deref() {
+            Some("id") => match &c.aud {
+                Some(serde_json::Value::String(a)) => a == &self.client_id,
+                Some(serde_json::Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(self.client_id.as_str())),
+                _ => false,
+            },
+            Some("access") if access_ok => c.client_id.as_deref() == Some(self.client_id.as_str()),
+            Some("access") => return Err(AuthError::InvalidToken("it is not an ID token".into())),
+            _ => return Err(AuthError::InvalidToken(if access_ok { "it is neither an ID nor an access token" } else { "it is not an ID token" }.into())),
+        };
+        if !for_us {
+            return Err(AuthError::InvalidToken("issued for another app client".into()));
         }
         if c.exp <= self.clock.now() {
             return Err(AuthError::InvalidToken("it has expired".into()));
         }
-        Ok(Identity { username: c.username.unwrap_or_else(|| c.sub.clone()), email: c.email, groups: c.groups, expires_at: c.exp, sub: c.sub })
+        let username = c.username.or(c.access_username).unwrap_or_else(|| c.sub.clone());
+        Ok(Identity { username, email: c.email, groups: c.groups, expires_at: c.exp, sub: c.sub })
     }
 }

@@ -1,0 +1,9 @@
+//! (issue 6: being written)
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}

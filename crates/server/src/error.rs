@@ -1,0 +1,118 @@
+//! Every error the API answers with: a status and a JSON [`ErrorBody`] with a
+//! stable code and one sentence. Bad input is 4xx, never 500; internal
+//! failures are logged (without secrets) and answered with a generic 500.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mentorcast_api::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiErr {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Logged with its detail; the client gets a generic sentence.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiErr>;
+
+impl ApiErr {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiErr::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiErr::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiErr::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiErr::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiErr::Conflict(_) => StatusCode::CONFLICT,
+            ApiErr::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiErr::BadRequest(_) => "bad_request",
+            ApiErr::Unauthorized(_) => "unauthorized",
+            ApiErr::Forbidden(_) => "forbidden",
+            ApiErr::NotFound(_) => "not_found",
+            ApiErr::Conflict(_) => "conflict",
+            ApiErr::Internal(_) => "internal",
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> ApiErr {
+        ApiErr::Internal(e.to_string())
+    }
+
+    /// A resource the caller may not see: it does not exist for them.
+    pub fn not_found(what: &str) -> ApiErr {
+        ApiErr::NotFound(format!("no such {what}"))
+    }
+}
+
+impl From<sqlx::Error> for ApiErr {
+    fn from(e: sqlx::Error) -> Self {
+        ApiErr::Internal(format!("database: {e}"))
+    }
+}
+
+impl IntoResponse for ApiErr {
+    fn into_response(self) -> Response {
+        let message = match &self {
+            ApiErr::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                "the server failed to answer this request; try again".to_string()
+            }
+            other => other.to_string(),
+        };
+        (self.status(), Json(ErrorBody { error: self.code().to_string(), message })).into_response()
+    }
+}
+
+/// `Json<T>` whose rejections are our 400 JSON errors (axum's are plain text, some 422/415).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiErr;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiErr> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(r) => Err(ApiErr::BadRequest(json_rejection(&r))),
+        }
+    }
+}
+
+fn json_rejection(r: &JsonRejection) -> String {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => "the body must be JSON (Content-Type: application/json)".into(),
+        JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".into(),
+        JsonRejection::JsonDataError(e) => format!("the JSON does not have the expected fields: {}", e.body_text()),
+        _ => "the body could not be read".into(),
+    }
+}
+
+/// `Query<T>` whose rejections are our 400 JSON errors.
+pub struct QueryArgs<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for QueryArgs<T> {
+    type Rejection = ApiErr;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiErr> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(QueryArgs(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiErr::BadRequest(format!("bad query string: {}", e.body_text()))),
+            Err(_) => Err(ApiErr::BadRequest("bad query string".into())),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! `mentorcast-server`: the reference backend of the mentoring platform
+//! (CONTEXT §1–2): channels with secret stream keys, the ingest's hooks
+//! (nginx-rtmp `on_publish`, `on_publish_done`, `on_record_done`, and the
+//! original `POST /store-live`), recordings (MP4 + thumbnail, signed URLs with
+//! range requests), live viewer counts from heartbeats (pushed over SSE), a
+//! watch page, `/openapi.json`, `/metrics` and `/healthz`.
+//!
+//! Module map:
+//! - identity: who is calling (Cognito ID/access token via JWKS)
+//! - channels, ingest: a mentor's channel, its key, and the ingest's application for it
+//! - hooks: what nginx-rtmp calls; live sessions
+//! - storage, media, recordings: where recordings live, signed range-served URLs, the listings
+//! - presence, viewers, watch: heartbeats, counts, stats, SSE, the watch page
+//! - metrics, openapi, error, db, config
+
+pub mod channels;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod hooks;
+pub mod identity;
+pub mod ingest;
+pub mod media;
+pub mod metrics;
+pub mod presence;
+pub mod recordings;
+pub mod storage;
+pub mod viewers;
+pub mod watch;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use sqlx::SqlitePool;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use config::ServerConfig;
+
+/// Everything a handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ServerConfig>,
+    pub db: SqlitePool,
+    pub tokens: Arc<identity::Tokens>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub presence: Arc<dyn presence::Presence>,
+    pub storage: Arc<dyn storage::Storage>,
+    pub signer: Arc<media::Signer>,
+    pub ingest: Arc<ingest::IngestApps>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Mentorcast backend", description = "Channels, ingest hooks, recordings and live viewer counts. Authenticated calls carry a Cognito ID or access token: `Authorization: Bearer <token>`."),
+    components(schemas(mentorcast_api::ErrorBody))
+)]
+struct ApiDoc;
+
+/// Opens the database, builds the state and the background tasks.
+pub async fn state(config: ServerConfig) -> anyhow::Result<AppState> {
+    let config = Arc::new(config);
+    let db = db::open(&config.database_url).await?;
+    let c = &config.cognito;
+    let verifier = mentorcast_auth::Verifier::new(c.jwks_url(), c.issuer(), c.client_id.clone(), Arc::new(mentorcast_auth::SystemClock));
+    let metrics = Arc::new(metrics::Metrics::new());
+    let presence: Arc<dyn presence::Presence> = Arc::new(presence::MemoryPresence::new(&config.viewers));
+    let storage: Arc<dyn storage::Storage> = Arc::new(storage::LocalStorage::new(config.data_dir.join("recordings"))?);
+    let signer = Arc::new(media::Signer::new(config.media.signing_key.as_deref(), config.media.url_ttl_s));
+    let ingest = Arc::new(ingest::IngestApps::new(&config.ingest));
+    Ok(AppState { config, db, tokens: Arc::new(identity::Tokens::new(verifier)), metrics, presence, storage, signer, ingest })
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(channels::routes())
+        .merge(hooks::routes())
+        .merge(recordings::routes())
+        .merge(media::routes())
+        .merge(viewers::routes())
+        .merge(watch::routes())
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    api.route("/openapi.json", get(move || std::future::ready(axum::Json(doc.as_ref().clone()))))
+        .route("/healthz", get(|| std::future::ready("ok\n")))
+        .route("/metrics", get(metrics::handler))
+        .fallback(|| std::future::ready(error::ApiErr::NotFound("no such route".into())))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}
+
+/// Starts the background tasks (presence sweeper, ingest config) and serves until `shutdown` resolves.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    viewers::spawn_sweeper(state.clone());
+    ingest::sync_all(&state).await;
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
