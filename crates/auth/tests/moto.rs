@@ -357,6 +357,13 @@ async fn id_token_verification_rejects_bad_tokens() {
     assert!(v.verify_id_token(&os.tokens.id_token).await.unwrap_err().to_string().contains("another app client"));
     // the access token is not an ID token
     assert!(v.verify_id_token(&s.tokens.access_token).await.is_err());
+    // a backend takes either token, each checked against this app client
+    let by_access = v.verify_token(&s.tokens.access_token).await.unwrap();
+    assert_eq!(by_access.username, "mentor1");
+    assert!(by_access.groups.iter().any(|g| g == "mentor"), "{by_access:?}");
+    assert_eq!(v.verify_token(&s.tokens.id_token).await.unwrap().username, "mentor1");
+    let e = v.verify_token(&os.tokens.access_token).await.unwrap_err();
+    assert!(e.to_string().contains("another app client"), "{e}");
     // expired by the clock
     let later = OffsetClock::new();
     later.advance(2 * 3600);
