@@ -1,7 +1,7 @@
 //! Real devices: a microphone through PulseAudio (a private server with a null
 //! sink whose monitor is the default source; a known tone played into it),
 //! the absent camera, audio-only and video-only broadcasts, and the 5-minute
-//! drift test (ignored in the normal run; `make test-drift`).
+//! drift test (part of the normal run; `make test-drift` runs it alone).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,10 +51,17 @@ impl Pulse {
     }
 
     /// Plays `signal(n)` (mono, full scale ±1.0, 48 kHz) into the null sink until `stop` is set.
+    ///
+    /// The stream keeps a second of audio buffered in the server: the null
+    /// sink then plays sample `n` exactly `n / 48000` s after the first on its
+    /// own clock, even when this process or pacat is starved for a while (a
+    /// loaded CI machine). With a short buffer (it was 20 ms) the stream
+    /// underran under load and every later beep came late by the stall — the
+    /// player, not the microphone, "drifted" (hundreds of ms in a 40 s run).
     fn play(&self, signal: impl Fn(u64) -> f64 + Send + 'static, stop: Arc<AtomicBool>) -> Child {
         let mut child = self
             .env(&mut Command::new("pacat"))
-            .args(["--playback", "-d", "mc_null", "--format=s16le", "--rate=48000", "--channels=2", "--latency-msec=20"])
+            .args(["--playback", "-d", "mc_null", "--format=s16le", "--rate=48000", "--channels=2", "--latency-msec=1000"])
             .stdin(Stdio::piped())
             .spawn()
             .unwrap();
@@ -112,8 +119,13 @@ fn mc_with_pulse(pulse: &Pulse) -> Command {
 }
 
 fn spawn_json(mut cmd: Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+    cmd.stderr(Stdio::null());
+    spawn_json_with_stderr(cmd)
+}
+
+fn spawn_json_with_stderr(mut cmd: Command) -> (Child, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -124,6 +136,13 @@ fn spawn_json(mut cmd: Command) -> (Child, std::sync::mpsc::Receiver<String>) {
         }
     });
     (child, rx)
+}
+
+/// As [`spawn_json`], with the broadcast's log (stderr) going to `log`.
+fn spawn_json_logging(mut cmd: Command, log: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let file = std::fs::File::create(log).unwrap();
+    cmd.stderr(file);
+    spawn_json_with_stderr(cmd)
 }
 
 fn last_stats(lines: &[String]) -> serde_json::Value {
@@ -309,25 +328,48 @@ fn camera_none_sends_audio_only_and_mic_none_video_only() {
 
 /// 5 minutes with the real microphone (PulseAudio): the synthetic tone and
 /// beeps are played into the null sink on its own clock, the video is the
-/// synthetic pattern with its flashes on the session clock; over the received
-/// stream the beep−flash offset must not move by more than 40 ms, with no
-/// audio gaps or overlaps. Ignored in the normal run: `make test-drift`.
+/// synthetic pattern with its flashes on the session clock. Over the received
+/// stream the beep−flash offset must not move by more than 40 ms from the
+/// start to the end (issue 7), with no audio gaps or overlaps, and the
+/// microphone must stay active throughout (a loaded machine must not make it
+/// look vanished). `MENTORCAST_DRIFT_SECS` shortens it for experiments.
+///
+/// The offset's absolute value here is not the product's A/V error: the
+/// player starts before the broadcast, so where its beeps fall against the
+/// flashes depends on how long the broadcast took to go live (it changes from
+/// run to run). The absolute accuracy of the microphone's stamps is checked
+/// against known capture times in `mentorcast-devices`' unit tests.
 #[test]
-#[ignore = "5 minutes long: make test-drift"]
 fn five_minute_microphone_drift() {
     let secs: u64 = std::env::var("MENTORCAST_DRIFT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let stack = Stack::start();
     let pulse = Pulse::start();
     let stop = Arc::new(AtomicBool::new(false));
-    let mut player = pulse.play(|n| mentorcast_media_sample(n), stop.clone());
+    let mut player = pulse.play(mentorcast_media_sample, stop.clone());
     let mut cmd = mc_with_pulse(&pulse);
     let dur = secs.to_string();
+    // The microphone's own account (timeline vs capture times, corrections) goes to a log shown at the end.
+    let log_path = pulse.dir.path().join("broadcast.log");
+    cmd.env("MENTORCAST_LOG", "warn,mentorcast_devices=debug");
     cmd.args(["broadcast", &stack.rtmp("live"), "--key", "drift", "--duration", &dur, "--resolution", "640x360", "--video-kbps", "800", "--camera", "synthetic", "--mic", "default", "--json"]);
-    let (mut child, rx) = spawn_json(cmd);
-    wait_line(&rx, Duration::from_secs(secs + 60), |v| v["event"] == "summary");
+    let (mut child, rx) = spawn_json_logging(cmd, &log_path);
+    let lines = wait_line(&rx, Duration::from_secs(secs + 60), |v| v["event"] == "summary");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 0);
     stop.store(true, Ordering::Relaxed);
     let _ = player.kill();
+    let mic_log: Vec<String> = std::fs::read_to_string(&log_path).unwrap_or_default().lines().filter(|l| l.contains("microphone")).map(str::to_string).collect();
+    for l in &mic_log {
+        eprintln!("  {l}");
+    }
+    // The microphone never went unavailable (that would put silence in, and a seam).
+    let states: Vec<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| is_stats(v))
+        .filter_map(|v| v["stats"]["mic_state"].as_str().map(str::to_string))
+        .filter(|s| s != "active")
+        .collect();
+    assert!(states.is_empty(), "the microphone was not active throughout: {states:?}\n{}", mic_log.join("\n"));
     let report = verify_file(&stack.recording("drift"));
     assert_eq!(report["audio_gaps"], 0, "{report:#}");
     assert_eq!(report["audio_overlaps"], 0, "{report:#}");
@@ -336,10 +378,14 @@ fn five_minute_microphone_drift() {
     // The beeps are not aligned with the flashes (different clocks' origins): unwrap the 1 s period around the first offsets.
     let first = offs[..10].iter().sum::<f64>() / 10.0;
     let unwrap = |o: f64| o - ((o - first) / 1000.0).round() * 1000.0;
-    let start = offs[..10].iter().map(|&o| unwrap(o)).sum::<f64>() / 10.0;
-    let end = offs[offs.len() - 10..].iter().map(|&o| unwrap(o)).sum::<f64>() / 10.0;
-    eprintln!("A/V offset: {start:.1} ms at the start, {end:.1} ms at the end ({} pairs)", offs.len());
-    assert!((end - start).abs() <= 40.0, "audio drifted {:.1} ms against video over {secs} s", end - start);
+    let all: Vec<f64> = offs.iter().map(|&o| unwrap(o)).collect();
+    let start = all[..10].iter().sum::<f64>() / 10.0;
+    let end = all[all.len() - 10..].iter().sum::<f64>() / 10.0;
+    let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &o| (lo.min(o), hi.max(o)));
+    eprintln!("A/V offset: {start:.1} ms at the start, {end:.1} ms at the end, {lo:.1}..{hi:.1} ms over {} pairs", offs.len());
+    let series: Vec<String> = all.chunks(10).map(|c| format!("{:.1}", c.iter().sum::<f64>() / c.len() as f64)).collect();
+    eprintln!("A/V offset per 10 pairs (ms): {}", series.join(" "));
+    assert!((end - start).abs() <= 40.0, "audio drifted {:.1} ms against video over {secs} s ({lo:.1}..{hi:.1} ms)\n{}", end - start, mic_log.join("\n"));
 }
 
 /// The synthetic source's signal (440 Hz tone + a 1 kHz beep each second).

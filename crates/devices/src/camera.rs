@@ -187,20 +187,26 @@ impl CameraSource {
             }
             Err(_) => return Err(SourceError::Device("the camera did not open within 15 s".into())),
         };
+        Ok(Self::from_parts(name, mode, shared, status, Some(thread)))
+    }
+
+    /// The engine side of a camera whose frames `shared` receives (from the
+    /// capture thread, or from a test).
+    fn from_parts(name: String, mode: CameraMode, shared: Arc<Shared>, status: SourceStatus, thread: Option<std::thread::JoinHandle<()>>) -> Self {
         let format = VideoFormat { width: mode.width, height: mode.height, fps: mode.fps, pixel_format: PixelFormat::I420 };
-        Ok(Self {
+        Self {
             name,
             format,
             mode,
             shared,
             status,
             clock: MediaClock::start(),
-            thread: Some(thread),
+            thread,
             next_index: 0,
             slate: render_slate(mode.width, mode.height),
             slate_next_us: None,
             last_frame: Instant::now(),
-        })
+        }
     }
 
     #[cfg(not(feature = "camera"))]
@@ -246,48 +252,46 @@ impl VideoSource for CameraSource {
 
     fn next_frame(&mut self) -> Result<VideoFrame, SourceError> {
         let frame_us = 1_000_000 / self.format.fps.max(1) as i64;
-        loop {
-            if self.slate_next_us.is_none() {
-                let left = CAMERA_STALL.saturating_sub(self.last_frame.elapsed());
-                match self.shared.pop(left) {
-                    Some((mut f, dropped)) => {
-                        self.last_frame = Instant::now();
-                        f.index = self.next_index + dropped;
-                        self.next_index = f.index + 1;
-                        return Ok(f);
+        if self.slate_next_us.is_none() {
+            let left = CAMERA_STALL.saturating_sub(self.last_frame.elapsed());
+            match self.shared.pop(left) {
+                Some((mut f, dropped)) => {
+                    self.last_frame = Instant::now();
+                    f.index = self.next_index + dropped;
+                    self.next_index = f.index + 1;
+                    return Ok(f);
+                }
+                None => {
+                    if self.status.get() == DeviceState::Active {
+                        self.status.set(DeviceState::Unavailable(format!("no frames for {} ms", CAMERA_STALL.as_millis())));
                     }
-                    None => {
-                        if self.status.get() == DeviceState::Active {
-                            self.status.set(DeviceState::Unavailable(format!("no frames for {} ms", CAMERA_STALL.as_millis())));
-                        }
-                        tracing::warn!("camera '{}' unavailable: showing the slate", self.name);
-                        self.slate_next_us = Some(self.clock.now_us());
-                    }
+                    tracing::warn!("camera '{}' unavailable: showing the slate", self.name);
+                    self.slate_next_us = Some(self.clock.now_us());
                 }
             }
-            // Slate: paced by the clock; a real frame ends it.
-            let at = self.slate_next_us.unwrap_or(0);
-            let wait = (at - self.clock.now_us()).max(0) as u64;
-            if let Some((mut f, _)) = self.shared.pop(Duration::from_micros(wait)) {
-                tracing::info!("camera '{}' is back", self.name);
-                self.slate_next_us = None;
-                self.last_frame = Instant::now();
-                f.index = self.next_index;
-                self.next_index += 1;
-                return Ok(f);
-            }
-            self.slate_next_us = Some(at + frame_us);
-            let f = VideoFrame {
-                width: self.format.width,
-                height: self.format.height,
-                pixel_format: PixelFormat::I420,
-                data: self.slate.clone(),
-                pts_us: at.max(self.clock.now_us() - frame_us),
-                index: self.next_index,
-            };
+        }
+        // Slate: paced by the clock; a real frame ends it.
+        let at = self.slate_next_us.unwrap_or(0);
+        let wait = (at - self.clock.now_us()).max(0) as u64;
+        if let Some((mut f, _)) = self.shared.pop(Duration::from_micros(wait)) {
+            tracing::info!("camera '{}' is back", self.name);
+            self.slate_next_us = None;
+            self.last_frame = Instant::now();
+            f.index = self.next_index;
             self.next_index += 1;
             return Ok(f);
         }
+        self.slate_next_us = Some(at + frame_us);
+        let f = VideoFrame {
+            width: self.format.width,
+            height: self.format.height,
+            pixel_format: PixelFormat::I420,
+            data: self.slate.clone(),
+            pts_us: at.max(self.clock.now_us() - frame_us),
+            index: self.next_index,
+        };
+        self.next_index += 1;
+        Ok(f)
     }
 }
 
@@ -468,5 +472,41 @@ mod tests {
         let (b, dropped) = shared.pop(Duration::from_millis(10)).unwrap();
         assert_eq!((b.pts_us, dropped), (4, 0));
         assert!(shared.pop(Duration::from_millis(10)).is_none());
+    }
+
+    /// The camera goes quiet mid-broadcast: after CAMERA_STALL the slate
+    /// follows at the nominal rate and the status says so; when frames come
+    /// again they end the slate, and the frame indexes run on without a gap.
+    #[test]
+    fn a_stalled_camera_gives_the_slate_then_comes_back() {
+        let shared = Arc::new(Shared { queue: Mutex::new((VecDeque::new(), 0)), ready: Condvar::new(), clock: Mutex::new(None), stop: AtomicBool::new(false) });
+        let status = SourceStatus::new();
+        let mode = m(64, 36, 50, CaptureFormat::Yuyv);
+        let mut cam = CameraSource::from_parts("test".into(), mode, shared.clone(), status.clone(), None);
+        let clock = MediaClock::start();
+        cam.start(clock);
+        let real = |pts| VideoFrame { width: 64, height: 36, pixel_format: PixelFormat::I420, data: vec![7; 64 * 36 * 3 / 2], pts_us: pts, index: 0 };
+        shared.push(real(clock.now_us()));
+        let f0 = cam.next_frame().unwrap();
+        assert_eq!((f0.index, f0.data[0]), (0, 7));
+        assert_eq!(status.get(), DeviceState::Active);
+        // nothing more from the camera: the slate, once the stall is over
+        let waited = Instant::now();
+        let s1 = cam.next_frame().unwrap();
+        assert!(waited.elapsed() >= CAMERA_STALL - Duration::from_millis(50), "slate after {:?}", waited.elapsed());
+        assert_eq!(s1.data, render_slate(64, 36));
+        assert_eq!(s1.index, 1);
+        assert!(matches!(status.get(), DeviceState::Unavailable(_)), "{:?}", status.get());
+        // slate frames are paced at the nominal rate (50 fps: 20 ms apart)
+        let s2 = cam.next_frame().unwrap();
+        let s3 = cam.next_frame().unwrap();
+        assert_eq!((s2.index, s3.index), (2, 3));
+        // (more only when this thread was not scheduled for a while)
+        assert!((20_000..120_000).contains(&(s3.pts_us - s2.pts_us)), "{} µs apart", s3.pts_us - s2.pts_us);
+        assert_eq!(s2.data, s1.data);
+        // the camera is back: its frame replaces the slate at once
+        shared.push(real(clock.now_us()));
+        let back = cam.next_frame().unwrap();
+        assert_eq!((back.index, back.data[0]), (4, 7));
     }
 }
