@@ -9,9 +9,11 @@ set -euo pipefail
 # gnome-keyring dbus libsecret-tools: a headless Secret Service for the keyring tests.
 # libasound2-dev: cpal's ALSA bindings (microphones); libclang-dev: bindgen for nokhwa's V4L2 bindings (cameras).
 # pulseaudio pulseaudio-utils libasound2-plugins: a real audio device for the microphone tests (null sink + ALSA pulse plugin).
+# chromium: the watch page's end-to-end test (headless); npm (when no npm is there): hls.js for the watch page.
 APT_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg openssl curl nasm
   python3-venv libdbus-1-dev pkg-config gnome-keyring dbus libsecret-tools
-  libasound2-dev libclang-dev pulseaudio pulseaudio-utils libasound2-plugins)
+  libasound2-dev libclang-dev pulseaudio pulseaudio-utils libasound2-plugins chromium)
+command -v npm >/dev/null || APT_PKGS+=(npm)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -81,6 +83,20 @@ if ! venv_ok; then
   [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" >/dev/null
   venv_ok || { echo "deps: moto not usable in $VENV after install" >&2; exit 1; }
+fi
+
+# hls.js for the watch page (served by mentorcast-server; no CDN), pinned by
+# crates/server/web/package-lock.json; `npm ci` only when missing or another version.
+WEB=$REPO/crates/server/web
+hlsjs_ok() {
+  [[ -s $WEB/node_modules/hls.js/dist/hls.min.js ]] &&
+    node -e 'const l=require(process.argv[1]).packages["node_modules/hls.js"].version, i=require(process.argv[2]).version; process.exit(l===i?0:1)' \
+      "$WEB/package-lock.json" "$WEB/node_modules/hls.js/package.json" 2>/dev/null
+}
+if ! hlsjs_ok; then
+  echo "deps: installing hls.js into $WEB/node_modules (npm ci)"
+  (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  hlsjs_ok || { echo "deps: hls.js not usable in $WEB/node_modules after npm ci" >&2; exit 1; }
 fi
 
 # Rust toolchain: preinstalled via rustup.

@@ -11,23 +11,36 @@
 #   RTMPS_PORT  default 1936
 #   HTTP_PORT   default 8935
 #   COGNITO_PORT  default 4566   moto's server as the local Cognito endpoint
-#   STACK_COGNITO default 1      0: up/down leave the Cognito endpoint alone
+#   STACK_COGNITO default 1      0: up/down leave the Cognito endpoint (and the backend) alone
+#   SERVER_PORT   default 8940   mentorcast-server, the backend (started with the Cognito
+#                                endpoint: it verifies that pool's tokens)
+#   SERVER_BIN    default $REPO/target/release/mentorcast-server (built when missing)
 #
 # Layout under STACK_DIR:
 #   config.toml          CLI config (written at up)
 #   guarded_key          the one stream key the `guarded` app accepts
 #   nginx/nginx.conf     generated nginx config; nginx/nginx.pid master pid
-#   nginx/logs/          error.log (info level), access.log
+#   nginx/channel-app.template   one channel's `application {app}` block (0600: hook secret)
+#   nginx/channel-apps.conf      every channel's block, written by mentorcast-server, included by nginx.conf
+#   nginx/logs/          error.log (notice level: info would log stream keys and hook URLs), access.log
 #   tls/                 ca.pem ca.key (private CA), server.pem server.key (localhost, 127.0.0.1)
 #   record/              {key}-{unix ts}.flv from application `live`
 #   hls/                 {key}.m3u8 + {key}-N.ts from application `live`
 #   moto/moto.pid        the Cognito endpoint (moto_server from .venv/); moto/moto.log
 #   users.json           the provisioned Cognito users and their passwords (0600)
+#   server/              mentorcast-server: server.toml (0600), server.pid, server.log,
+#                        mentorcast.db (SQLite), data/recordings/{app}/*.mp4|jpg
+#   channels/record/     {app}-{unix ts}.flv from the channel applications
+#   channels/hls/        {app}.m3u8 + segments (application hls-relay)
 #
 # RTMP applications:
 #   live      open; records to record/ and produces HLS; drops idle publishers after 10 s
 #   guarded   on_publish hook (GET to the HTTP side): only the key in guarded_key may publish
 #   denied    `deny publish all`: every publish is refused
+#   room-*    one per mentor's channel (from the backend): on_publish accepts only the
+#             channel's current key and renames the stream to the app (302), records,
+#             and pushes to hls-relay (HLS named after the app: the key is in no URL or file)
+#   hls-relay HLS of the channels; accepts only that push (checked by the backend)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +51,7 @@ RTMPS_PORT=${RTMPS_PORT:-1936}
 HTTP_PORT=${HTTP_PORT:-8935}
 COGNITO_PORT=${COGNITO_PORT:-4566}
 STACK_COGNITO=${STACK_COGNITO:-1}
+SERVER_PORT=${SERVER_PORT:-8940}
 READY_TIMEOUT=${READY_TIMEOUT:-10}
 
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -55,6 +69,16 @@ VENV=$REPO/.venv
 MOTO_DIR=$STACK_DIR/moto
 MOTO_PIDFILE=$MOTO_DIR/moto.pid
 MOTO_LOG=$MOTO_DIR/moto.log
+APPS_FILE=$NGX_DIR/channel-apps.conf
+APP_TEMPLATE=$NGX_DIR/channel-app.template
+CH_RECORD_DIR=$STACK_DIR/channels/record
+CH_HLS_DIR=$STACK_DIR/channels/hls
+SERVER_DIR=$STACK_DIR/server
+SERVER_CONF=$SERVER_DIR/server.toml
+SERVER_PIDFILE=$SERVER_DIR/server.pid
+SERVER_LOG=$SERVER_DIR/server.log
+HOOK_SECRET_FILE=$SERVER_DIR/hook_secret
+SERVER_BIN=${SERVER_BIN:-$REPO/target/release/mentorcast-server}
 
 log() { echo "stack: $*"; }
 die() { echo "stack: error: $*" >&2; exit 1; }
@@ -119,7 +143,7 @@ EOT
 }
 
 write_conf() {
-  local key=$1 user_line=""
+  local key=$1 secret=$2 user_line=""
   if [[ $EUID -eq 0 ]]; then
     # workers would otherwise run as nobody and could not write record/ and hls/
     user_line="user root;"
@@ -134,7 +158,7 @@ worker_processes 1;
 daemon on;
 master_process on;
 pid "$PIDFILE";
-error_log "$ERRLOG" info;
+error_log "$ERRLOG" notice;
 
 events {
     worker_connections 1024;
@@ -172,6 +196,22 @@ rtmp {
             live on;
             deny publish all;
         }
+
+        # HLS of the mentors' channels: each channel application pushes its
+        # (renamed) stream here with relay=<hook secret>; the backend accepts
+        # only that. Playlists are {app}.m3u8: no stream key in any URL.
+        application hls-relay {
+            live on;
+            hls on;
+            hls_path "$CH_HLS_DIR";
+            hls_fragment 2s;
+            hls_playlist_length 10s;
+            on_publish http://127.0.0.1:$SERVER_PORT/hooks/on_relay?secret=$secret;
+        }
+
+        # One application per channel, written by mentorcast-server from
+        # $APP_TEMPLATE.
+        include "$APPS_FILE";
     }
 }
 
@@ -204,6 +244,22 @@ http {
                 return 204;
             }
             return 403 "publish denied\n";
+        }
+
+        location /channels/ {
+            alias "$CH_HLS_DIR/";
+            types {
+                application/vnd.apple.mpegurl m3u8;
+                video/mp2t ts;
+            }
+            add_header Cache-Control "no-cache" always;
+            add_header Access-Control-Allow-Origin "*" always;
+            add_header Access-Control-Allow-Methods "GET, HEAD, OPTIONS" always;
+            add_header Access-Control-Allow-Headers "Range" always;
+            add_header Access-Control-Expose-Headers "Content-Length, Content-Range" always;
+            if (\$request_method = OPTIONS) {
+                return 204;
+            }
         }
 
         location /hls/ {
@@ -241,6 +297,27 @@ EOF
   mv -f "$CONF.tmp" "$CONF"
 }
 
+# One channel's application ({app} is filled in by mentorcast-server).
+write_app_template() {
+  local secret=$1 hook=http://127.0.0.1:$SERVER_PORT/hooks
+  (umask 077; cat >"$APP_TEMPLATE.tmp" <<EOF
+        application {app} {
+            live on;
+            record all;
+            record_path "$CH_RECORD_DIR";
+            record_unique on;
+            record_suffix .flv;
+            drop_idle_publisher 10s;
+            push rtmp://127.0.0.1:$RTMP_PORT/hls-relay playPath={app}?relay=$secret;
+            on_publish $hook/on_publish?secret=$secret;
+            on_publish_done $hook/on_publish_done?secret=$secret;
+            on_record_done $hook/on_record_done?secret=$secret;
+        }
+EOF
+  )
+  mv -f "$APP_TEMPLATE.tmp" "$APP_TEMPLATE"
+}
+
 write_cli_config() {
   cat >"$STACK_DIR/config.toml.tmp" <<EOF
 # written by scripts/stack.sh up
@@ -255,7 +332,15 @@ record_dir = "$RECORD_DIR"
 hls_url = "http://127.0.0.1:$HTTP_PORT/hls"
 stat_url = "http://127.0.0.1:$HTTP_PORT/stat"
 guarded_url = "rtmp://127.0.0.1:$RTMP_PORT/guarded"
+channels_hls_url = "http://127.0.0.1:$HTTP_PORT/channels"
+channels_record_dir = "$CH_RECORD_DIR"
 EOF
+  if [[ $STACK_COGNITO != 0 ]]; then
+    cat >>"$STACK_DIR/config.toml.tmp" <<EOF
+[api]
+url = "http://127.0.0.1:$SERVER_PORT"
+EOF
+  fi
   mv -f "$STACK_DIR/config.toml.tmp" "$STACK_DIR/config.toml"
 }
 
@@ -357,10 +442,129 @@ cognito_down() {
   log "cognito down (stopped pid $pid)"
 }
 
+# PID of our running mentorcast-server, or empty.
+server_pid() {
+  [[ -f $SERVER_PIDFILE ]] || return 0
+  local pid
+  pid=$(tr -dc '0-9' <"$SERVER_PIDFILE" 2>/dev/null || true)
+  [[ -n $pid ]] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  if [[ -r /proc/$pid/cmdline ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q mentorcast-server; then
+    return 0
+  fi
+  echo "$pid"
+}
+
+server_ready() {
+  curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$SERVER_PORT/healthz" 2>/dev/null
+}
+
+# A TOML basic string (backslashes and quotes escaped).
+toml_str() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "$s"
+}
+
+# server.toml: everything from this stack, plus the [cognito] section of config.toml.
+write_server_conf() {
+  local secret signing cognito
+  secret=$(tr -dc '0-9a-f' <"$HOOK_SECRET_FILE")
+  signing=$(openssl rand -hex 32)
+  cognito=$(sed -n '/^\[cognito\]/,$p' "$STACK_DIR/config.toml")
+  [[ -n $cognito ]] || die "no [cognito] section in $STACK_DIR/config.toml for the backend"
+  (umask 077; cat >"$SERVER_CONF.tmp" <<EOF
+# written by scripts/stack.sh up -- mentorcast-server's config
+listen = "127.0.0.1:$SERVER_PORT"
+public_url = "http://127.0.0.1:$SERVER_PORT"
+database_url = $(toml_str "sqlite://$SERVER_DIR/mentorcast.db")
+data_dir = $(toml_str "$SERVER_DIR/data")
+hlsjs_path = $(toml_str "$REPO/crates/server/web/node_modules/hls.js/dist/hls.min.js")
+
+[ingest]
+rtmp_url = "rtmp://127.0.0.1:$RTMP_PORT"
+rtmps_url = "rtmps://localhost:$RTMPS_PORT"
+hls_url = "http://127.0.0.1:$HTTP_PORT/channels"
+stat_url = "http://127.0.0.1:$HTTP_PORT/stat"
+apps_file = $(toml_str "$APPS_FILE")
+app_template_file = $(toml_str "$APP_TEMPLATE")
+record_dir = $(toml_str "$CH_RECORD_DIR")
+reload_command = [$(toml_str "$NGINX_BIN"), "-p", $(toml_str "$NGX_DIR"), "-e", $(toml_str "$ERRLOG"), "-c", $(toml_str "$CONF"), "-s", "reload"]
+
+[hooks]
+secret = "$secret"
+loopback_only = true
+
+[media]
+signing_key = "$signing"
+url_ttl_s = 3600
+
+$cognito
+EOF
+  )
+  mv -f "$SERVER_CONF.tmp" "$SERVER_CONF"
+}
+
+# Starts mentorcast-server (if ours is not running); returns when it answers /healthz.
+server_up() {
+  check_port "$SERVER_PORT" SERVER_PORT
+  local pid
+  pid=$(server_pid)
+  if [[ -n $pid ]]; then
+    log "backend http://127.0.0.1:$SERVER_PORT (already up, pid $pid)"
+    return 0
+  fi
+  rm -f "$SERVER_PIDFILE"
+  if [[ ! -x $SERVER_BIN ]]; then
+    log "building mentorcast-server (release)"
+    (cd "$REPO" && cargo build --release --locked -p mentorcast-server >/dev/null 2>&1) ||
+      die "building mentorcast-server failed (cargo build --release -p mentorcast-server)"
+  fi
+  mkdir -p "$SERVER_DIR"
+  [[ -s $HOOK_SECRET_FILE ]] || die "$HOOK_SECRET_FILE missing (stack.sh down, then up)"
+  write_server_conf
+  # stdio to a file so callers capturing our output are not held open by the server
+  MENTORCAST_LOG=${MENTORCAST_SERVER_LOG:-info} \
+    nohup "$SERVER_BIN" --config "$SERVER_CONF" </dev/null >>"$SERVER_LOG" 2>&1 &
+  pid=$!
+  echo "$pid" >"$SERVER_PIDFILE"
+  local deadline=$((SECONDS + READY_TIMEOUT + 10))
+  until server_ready; do
+    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+      echo "--- tail of $SERVER_LOG ---" >&2
+      tail -n 20 "$SERVER_LOG" >&2 2>/dev/null || true
+      kill -TERM "$pid" 2>/dev/null || true
+      rm -f "$SERVER_PIDFILE"
+      die "mentorcast-server not ready on port $SERVER_PORT"
+    fi
+    sleep 0.1
+  done
+  log "backend http://127.0.0.1:$SERVER_PORT (mentorcast-server pid $pid; log $SERVER_LOG)"
+}
+
+server_down() {
+  local pid i
+  pid=$(server_pid)
+  if [[ -z $pid ]]; then
+    rm -f "$SERVER_PIDFILE"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  kill -0 "$pid" 2>/dev/null && die "mentorcast-server pid $pid still alive"
+  rm -f "$SERVER_PIDFILE"
+  log "backend down (stopped pid $pid)"
+}
+
 cmd_up() {
   check_port "$RTMP_PORT" RTMP_PORT
   check_port "$RTMPS_PORT" RTMPS_PORT
   check_port "$HTTP_PORT" HTTP_PORT
+  check_port "$SERVER_PORT" SERVER_PORT
   [[ -x $NGINX_BIN ]] || die "nginx not found (run scripts/deps.sh)"
   for m in ngx_rtmp_module.so ngx_stream_module.so; do
     [[ -f $MODDIR/$m ]] || die "$MODDIR/$m missing (run scripts/deps.sh)"
@@ -371,17 +575,25 @@ cmd_up() {
   if [[ -n $pid ]]; then
     log "already up (pid $pid, $STACK_DIR)"
     [[ -f $STACK_DIR/config.toml ]] || write_cli_config
-    if [[ $STACK_COGNITO != 0 ]]; then cognito_up; fi
+    if [[ $STACK_COGNITO != 0 ]]; then cognito_up; server_up; fi
     return 0
   fi
   rm -f "$PIDFILE"
 
-  mkdir -p "$NGX_DIR/tmp" "$LOGDIR" "$RECORD_DIR" "$HLS_DIR"
+  mkdir -p "$NGX_DIR/tmp" "$LOGDIR" "$RECORD_DIR" "$HLS_DIR" "$CH_RECORD_DIR" "$CH_HLS_DIR" "$SERVER_DIR"
+  chmod 700 "$SERVER_DIR"
   gen_tls
-  local key
+  local key secret
   key="good-key-$(openssl rand -hex 8)"
   printf '%s\n' "$key" >"$KEYFILE"
-  write_conf "$key"
+  # The hook secret: in the hook URLs nginx calls and in server.toml (all 0600).
+  secret=$(openssl rand -hex 24)
+  (umask 077; printf '%s\n' "$secret" >"$HOOK_SECRET_FILE")
+  write_conf "$key" "$secret"
+  chmod 600 "$CONF"
+  write_app_template "$secret"
+  # The backend rewrites this with every channel when it starts.
+  (umask 077; echo "# channel applications: written by mentorcast-server" >"$APPS_FILE")
 
   local out
   if ! out=$("$NGINX_BIN" -t -q -p "$NGX_DIR" -e "$ERRLOG" -c "$CONF" 2>&1 </dev/null); then
@@ -414,17 +626,18 @@ cmd_up() {
   pid=$(running_pid)
   [[ -n $pid ]] || die "nginx answered but no pid in $PIDFILE (another server on these ports?)"
   write_cli_config
-  if [[ $STACK_COGNITO != 0 ]]; then cognito_up; fi
+  if [[ $STACK_COGNITO != 0 ]]; then cognito_up; server_up; fi
 
   log "up (nginx pid $pid) in $STACK_DIR"
   log "  rtmp   rtmp://127.0.0.1:$RTMP_PORT/live  (record -> $RECORD_DIR)"
   log "  rtmps  rtmps://localhost:$RTMPS_PORT/live  (CA $TLS_DIR/ca.pem)"
-  log "  http   http://127.0.0.1:$HTTP_PORT/{healthz,stat,hls/}"
+  log "  http   http://127.0.0.1:$HTTP_PORT/{healthz,stat,hls/,channels/}"
   log "  config $STACK_DIR/config.toml"
 }
 
 cmd_down() {
   local pid
+  server_down
   if [[ $STACK_COGNITO != 0 ]]; then cognito_down; fi
   pid=$(running_pid)
   if [[ -z $pid ]]; then
@@ -441,7 +654,13 @@ cmd_down() {
 }
 
 cmd_status() {
-  local pid mpid
+  local pid mpid spid
+  spid=$(server_pid)
+  if [[ -n $spid ]]; then
+    log "backend up (mentorcast-server pid $spid, http://127.0.0.1:$SERVER_PORT)"
+  elif [[ $STACK_COGNITO != 0 ]]; then
+    log "backend down"
+  fi
   mpid=$(moto_pid)
   if [[ -n $mpid ]]; then
     log "cognito up (moto pid $mpid, http://127.0.0.1:$COGNITO_PORT)"

@@ -65,6 +65,10 @@ pub struct IngestConfig {
     /// The command that makes nginx re-read its config (argv).
     #[serde(default)]
     pub reload_command: Vec<String>,
+    /// Where the channel applications record (`record_path` of the template):
+    /// `on_record_done` paths outside it are refused. Unset: any absolute `.flv` path.
+    #[serde(default)]
+    pub record_dir: Option<PathBuf>,
 }
 
 /// Who may call the ingest hooks (`/hooks/*`, `POST /store-live`).

@@ -49,14 +49,31 @@ pub struct AppState {
     pub storage: Arc<dyn storage::Storage>,
     pub signer: Arc<media::Signer>,
     pub ingest: Arc<ingest::IngestApps>,
+    /// Heartbeat-path caches and the SSE channels (viewers.rs).
+    pub viewers: Arc<viewers::Viewers>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Mentorcast backend", description = "Channels, ingest hooks, recordings and live viewer counts. Authenticated calls carry a Cognito ID or access token: `Authorization: Bearer <token>`."),
-    components(schemas(mentorcast_api::ErrorBody))
+    components(schemas(mentorcast_api::ErrorBody)),
+    modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// The `bearer` security scheme the handlers' `security(("bearer" = []))` name.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").description(Some("A Cognito ID or access token of the platform's user pool")).build()),
+        );
+    }
+}
 
 /// Opens the database, builds the state and the background tasks.
 pub async fn state(config: ServerConfig) -> anyhow::Result<AppState> {
@@ -69,7 +86,8 @@ pub async fn state(config: ServerConfig) -> anyhow::Result<AppState> {
     let storage: Arc<dyn storage::Storage> = Arc::new(storage::LocalStorage::new(config.data_dir.join("recordings"))?);
     let signer = Arc::new(media::Signer::new(config.media.signing_key.as_deref(), config.media.url_ttl_s));
     let ingest = Arc::new(ingest::IngestApps::new(&config.ingest));
-    Ok(AppState { config, db, tokens: Arc::new(identity::Tokens::new(verifier)), metrics, presence, storage, signer, ingest })
+    let viewers = Arc::new(viewers::Viewers::new());
+    Ok(AppState { config, db, tokens: Arc::new(identity::Tokens::new(verifier)), metrics, presence, storage, signer, ingest, viewers })
 }
 
 /// The whole HTTP API.
@@ -89,6 +107,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| std::future::ready(error::ApiErr::NotFound("no such route".into())))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
+}
+
+/// Binds `addr` with a deep accept queue (4096, capped by the kernel's somaxconn):
+/// with tokio's default (1024), a crowd of viewers connecting at once overflows
+/// it, the kernel drops SYNs, and those clients wait a whole second to retry
+/// (what the heartbeat bench ran into at 15,000 viewers).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Starts the background tasks (presence sweeper, ingest config) and serves until `shutdown` resolves.

@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let listen = config.listen;
         let state = mentorcast_server::state(config).await?;
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let listener = mentorcast_server::listen(listen).with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(%listen, "mentorcast-server listening");
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
