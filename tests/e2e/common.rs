@@ -16,19 +16,34 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A running nginx-rtmp stack of our own (live + record + HLS, guarded/denied apps, RTMPS terminator).
+/// A running nginx-rtmp stack of our own (live + record + HLS, guarded/denied apps, RTMPS terminator),
+/// and with [`Stack::start_with_backend`] also the Cognito endpoint (moto) and mentorcast-server.
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub rtmp_port: u16,
     pub rtmps_port: u16,
     pub http_port: u16,
+    /// The backend's port (only listening with [`Stack::start_with_backend`]).
+    pub server_port: u16,
+    /// The Cognito endpoint's port, when the backend runs.
+    pub cognito_port: Option<u16>,
 }
 
 impl Stack {
     pub fn start() -> Stack {
+        Stack::start_inner(false)
+    }
+
+    /// nginx + the Cognito endpoint + mentorcast-server (scripts/stack.sh up with STACK_COGNITO=1).
+    pub fn start_with_backend() -> Stack {
+        Stack::start_inner(true)
+    }
+
+    fn start_inner(backend: bool) -> Stack {
         let dir = tempfile::Builder::new().prefix("mentorcast-e2e-").tempdir().unwrap();
-        let (rtmp_port, rtmps_port, http_port) = (free_port(), free_port(), free_port());
-        let s = Stack { dir, rtmp_port, rtmps_port, http_port };
+        let (rtmp_port, rtmps_port, http_port, server_port) = (free_port(), free_port(), free_port(), free_port());
+        let cognito_port = backend.then(free_port);
+        let s = Stack { dir, rtmp_port, rtmps_port, http_port, server_port, cognito_port };
         s.up();
         s
     }
@@ -40,8 +55,10 @@ impl Stack {
             .env("RTMP_PORT", self.rtmp_port.to_string())
             .env("RTMPS_PORT", self.rtmps_port.to_string())
             .env("HTTP_PORT", self.http_port.to_string())
-            // the media tests need no Cognito endpoint (tests/e2e/auth.rs starts its own)
-            .env("STACK_COGNITO", "0")
+            .env("SERVER_PORT", self.server_port.to_string())
+            // the media tests need no Cognito endpoint nor backend (tests/e2e/auth.rs starts its own Cognito)
+            .env("STACK_COGNITO", if self.cognito_port.is_some() { "1" } else { "0" })
+            .env("COGNITO_PORT", self.cognito_port.unwrap_or(0).to_string())
             .output()
             .expect("running scripts/stack.sh")
     }
@@ -66,6 +83,60 @@ impl Stack {
 
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("tls/ca.pem")
+    }
+
+    /// The CLI config `stack.sh up` wrote (with `[api]` and `[cognito]` when the backend runs).
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// `http://127.0.0.1:{server_port}`
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.server_port)
+    }
+
+    /// The provisioned Cognito users (`users.json`).
+    pub fn users(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.path().join("users.json")).unwrap()).unwrap()
+    }
+
+    pub fn password(&self, user: &str) -> String {
+        self.users()[user]["password"].as_str().unwrap().to_string()
+    }
+
+    /// A private HOME inside the stack's dir.
+    pub fn home(&self, name: &str) -> PathBuf {
+        let h = self.dir.path().join("homes").join(name);
+        std::fs::create_dir_all(&h).unwrap();
+        h
+    }
+
+    /// `mentorcast` with this stack's config, a private HOME, and no D-Bus session (file token store).
+    pub fn cli(&self, home: &Path) -> Command {
+        let mut c = mentorcast();
+        c.env("MENTORCAST_CONFIG", self.config())
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_RUNTIME_DIR", home)
+            .env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}/no-bus", home.display()))
+            .env_remove("MENTORCAST_LOG")
+            .env_remove("MENTORCAST_API_URL");
+        c
+    }
+
+    /// `mentorcast login` as `user` into a private home; returns the home.
+    pub fn login(&self, user: &str) -> PathBuf {
+        let home = self.home(user);
+        let r = run_stdin(self.cli(&home).args(["login", "--username", user, "--password-stdin"]), &format!("{}\n", self.password(user)));
+        assert_eq!(r.code, 0, "login {user}: {}", r.all());
+        home
+    }
+
+    /// The ID token of the user signed in under `home` (`mentorcast token --id`).
+    pub fn id_token(&self, home: &Path) -> String {
+        let r = run(self.cli(home).args(["token", "--id"]));
+        assert_eq!(r.code, 0, "{}", r.all());
+        r.stdout.trim().to_string()
     }
 
     pub fn guarded_key(&self) -> String {

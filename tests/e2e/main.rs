@@ -3,9 +3,11 @@
 //! listener, a TLS terminator), checked with ffprobe/ffmpeg and `verify`.
 
 mod auth;
+mod backend;
 mod common;
 mod devices;
 mod errors;
 mod lifecycle;
 mod media;
 mod scenarios;
+mod viewers;

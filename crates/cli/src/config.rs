@@ -15,6 +15,15 @@ pub struct Config {
     /// Cognito sign-in (`login`, `whoami`, …); `make stack-up` writes the local endpoint's.
     #[serde(default)]
     pub cognito: Option<mentorcast_auth::CognitoConfig>,
+    /// The backend (`channel`, `recordings`, `viewers`, `broadcast` with no URL).
+    #[serde(default)]
+    pub api: Option<Api>,
+}
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct Api {
+    /// e.g. `http://127.0.0.1:8940` (`make stack-up` writes it).
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, serde::Deserialize)]

@@ -1,5 +1,6 @@
 //! `mentorcast`: the QA command line over the Mentorcast engine.
 
+mod api_cmd;
 mod auth_cmd;
 mod bench;
 mod broadcast;
@@ -8,6 +9,7 @@ mod devices_cmd;
 mod exit;
 mod scenario;
 mod verify_cmd;
+mod viewers_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,6 +108,20 @@ enum Command {
     /// Print the ID or access token (for scripts; only on explicit request).
     Token(auth_cmd::TokenArgs),
     // --- end sign-in ---
+    // --- channel and recordings (api_cmd.rs) ---
+    /// The signed-in mentor's channel: app, ingest URL, key (masked unless --show-key); `rotate-key` issues a new key.
+    Channel(api_cmd::ChannelArgs),
+    /// Recordings the signed-in user may see (theirs, or live sessions they watched), with playable URLs.
+    Recordings(api_cmd::RecordingsArgs),
+    // --- end channel and recordings ---
+    // --- live viewers (viewers_cmd.rs) ---
+    /// A stream's viewers: active, total, peak, play time, bitrates, devices (--watch: the live count).
+    Viewers(viewers_cmd::ViewersArgs),
+    /// Run N simulated players (varied agents and bitrates) sending heartbeats to the backend.
+    SimulateViewers(viewers_cmd::SimulateArgs),
+    /// The heartbeat load bench: steps of N simulated viewers at 750 ms against a server on this machine.
+    BenchViewers(viewers_cmd::BenchViewersArgs),
+    // --- end live viewers ---
     /// (bench helper) Encode synthetic frames with bare openh264 as fast as possible.
     #[command(hide = true)]
     BenchEncode {
@@ -172,13 +188,26 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Broadcast { url, key, duration, video, audio_kbps, ca_file, reconnect_attempts, json, camera, mic, control_stdin } => {
             let config = config::Config::load(cli.config.as_deref())?;
-            let url = match url.or(config.ingest.url.clone()) {
-                Some(u) => u,
-                None => return Err(exit::exit(exit::BAD_ARGS, "no ingest URL: give one (rtmp://host/app) or set [ingest] url in the config")),
-            };
             // Only mentors may broadcast: a signed-in non-mentor is told why.
             // (Nobody signed in: QA runs to a raw URL go ahead.)
             auth_cmd::check_may_broadcast(&config).await?;
+            // No URL: a signed-in mentor's own channel (key from the backend unless --key),
+            // else the config's [ingest] url.
+            let (url, key) = match url {
+                Some(u) => (u, key),
+                None => match api_cmd::own_channel(&config).await? {
+                    Some(ch) => {
+                        if !json {
+                            eprintln!("Broadcasting to your channel {} ({}/****).", ch.app, ch.ingest_url);
+                        }
+                        (ch.ingest_url.clone(), key.or(Some(ch.stream_key.clone())))
+                    }
+                    None => match config.ingest.url.clone() {
+                        Some(u) => (u, key),
+                        None => return Err(exit::exit(exit::BAD_ARGS, "no ingest URL: give one (rtmp://host/app), sign in as a mentor (mentorcast login) or set [ingest] url in the config")),
+                    },
+                },
+            };
             let mut plan = broadcast::BroadcastPlan::new(&url, key.as_deref(), &video.resolution, video.fps, video.video_kbps, audio_kbps, duration, ca_file, reconnect_attempts)?;
             (plan.camera, plan.mic, plan.control_stdin) = (camera, mic, control_stdin);
             let progress = broadcast::Progress::choose(json);
@@ -229,6 +258,11 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Mfa(cmd) => auth_cmd::mfa(&config::Config::load(cli.config.as_deref())?, cmd).await,
         Command::Token(args) => auth_cmd::token(&config::Config::load(cli.config.as_deref())?, args).await,
         // --- end sign-in ---
+        Command::Channel(args) => api_cmd::channel(cli.config.as_deref(), args).await,
+        Command::Recordings(args) => api_cmd::recordings(cli.config.as_deref(), args).await,
+        Command::Viewers(args) => viewers_cmd::viewers(cli.config.as_deref(), args).await,
+        Command::SimulateViewers(args) => viewers_cmd::simulate(cli.config.as_deref(), args).await,
+        Command::BenchViewers(args) => viewers_cmd::bench(cli.config.as_deref(), args).await,
         Command::BenchEncode { video, frames, paced } => bench::bench_encode(&video.resolution, video.fps, video.video_kbps, frames, paced),
         Command::GenRaw { video, frames } => bench::gen_raw(&video.resolution, video.fps, frames),
     }
