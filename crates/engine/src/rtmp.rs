@@ -70,7 +70,7 @@ pub enum RtmpError {
     ClosedDuringHandshake { addr: String },
     #[error("the server rejected the connection to application '{app}': {detail}")]
     AppRejected { app: String, detail: String },
-    #[error("the server refused to publish this stream key ({detail})")]
+    #[error("stream key rejected: the server refused to publish it ({detail})")]
     PublishDenied { detail: String },
     #[error("the server refused to play this stream ({detail})")]
     PlayDenied { detail: String },
