@@ -113,4 +113,43 @@ if command -v rustup >/dev/null; then
   fi
 fi
 
+# --- Desktop app (issue 8): Tauri 2's Linux build deps (CONTEXT §5), the WebDriver
+# end-to-end tools (webkit2gtk-driver = WebKitWebDriver, xvfb + xauth for xvfb-run),
+# tauri-driver (cargo install, pinned), and the UI's npm packages (ui/package-lock.json).
+# gstreamer1.0-libav + -plugins-good: WebKitGTK's <video> decodes the recordings' H.264/AAC MP4 through them.
+APP_APT_PKGS=(libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
+  gstreamer1.0-libav gstreamer1.0-plugins-good webkit2gtk-driver xvfb xauth)
+app_missing=()
+for p in "${APP_APT_PKGS[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || app_missing+=("$p")
+done
+if ((${#app_missing[@]})); then
+  echo "deps: installing ${app_missing[*]} (desktop app)"
+  APP_SUDO=()
+  if [[ $EUID -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install ${app_missing[*]}" >&2; exit 1; }
+    APP_SUDO=(sudo)
+  fi
+  DEBIAN_FRONTEND=noninteractive "${APP_SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive "${APP_SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${app_missing[@]}" >/dev/null
+fi
+TAURI_DRIVER_VERSION=2.1.0
+if ! PATH="$HOME/.cargo/bin:$PATH" cargo install --list 2>/dev/null | grep -qx "tauri-driver v$TAURI_DRIVER_VERSION:"; then
+  echo "deps: installing tauri-driver $TAURI_DRIVER_VERSION (cargo install)"
+  PATH="$HOME/.cargo/bin:$PATH" cargo install tauri-driver --version "$TAURI_DRIVER_VERSION" --locked --quiet
+fi
+UI=$REPO/ui
+ui_ok() {
+  [[ -x $UI/node_modules/.bin/vite && -x $UI/node_modules/.bin/tauri ]] &&
+    node -e 'const l=require(process.argv[1]).packages["node_modules/@tauri-apps/cli"].version, i=require(process.argv[2]).version; process.exit(l===i?0:1)' \
+      "$UI/package-lock.json" "$UI/node_modules/@tauri-apps/cli/package.json" 2>/dev/null &&
+    [[ ! $UI/package-lock.json -nt $UI/node_modules/.package-lock.json ]]
+}
+if ! ui_ok; then
+  echo "deps: installing the UI's packages into $UI/node_modules (npm ci)"
+  (cd "$UI" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  ui_ok || { echo "deps: the UI's packages are not usable after npm ci" >&2; exit 1; }
+fi
+
 echo "deps: ok"

@@ -55,4 +55,11 @@ echo
 echo "Report: $STACK_DIR/demo-report.json (JUnit: $STACK_DIR/demo-junit.xml)"
 [[ -n $rec ]] && echo "Recording: $rec   (play: ffplay $rec; check: $BIN verify $rec)"
 echo "The stack keeps running: make stack-down stops it."
+# With a display: the desktop app (issue 8) against this stack (sign in as mentor1; passwords in $STACK_DIR/users.json).
+if [[ -n ${DISPLAY:-}${WAYLAND_DISPLAY:-} ]]; then
+  APP_BIN=$REPO/target/release/mentorcast-app
+  [[ -x $APP_BIN ]] || make -C "$REPO" --no-print-directory app >/dev/null
+  echo "Starting the desktop app: $APP_BIN (users and passwords: $STACK_DIR/users.json)"
+  MENTORCAST_CONFIG=$STACK_DIR/config.toml nohup "$APP_BIN" >"$STACK_DIR/app.log" 2>&1 &
+fi
 exit $rc

@@ -1,0 +1,165 @@
+//! Engine state and stats → what the Studio shows: plain-language states with
+//! what to do, and health figures with OBS's warning thresholds (CONTEXT §4):
+//! dropped frames warning > 1 %, danger > 5 %; fps below 95 % / 80 % of target.
+
+use mentorcast_engine::{FailureKind, SessionState, Stats};
+
+use crate::dto::{BroadcastStatus, Health, Level};
+
+/// Samples kept for the bitrate chart: 5 minutes at one a second.
+pub const HISTORY_LEN: usize = 300;
+
+pub fn dropped_level(sent: u64, dropped: u64) -> Option<Level> {
+    let total = sent + dropped;
+    if total == 0 {
+        return None;
+    }
+    let pct = dropped as f64 * 100.0 / total as f64;
+    Some(if pct > 5.0 {
+        Level::Danger
+    } else if pct > 1.0 {
+        Level::Warning
+    } else {
+        Level::Good
+    })
+}
+
+pub fn fps_level(fps: f64, target: u32) -> Option<Level> {
+    if target == 0 {
+        return None;
+    }
+    let r = fps / target as f64;
+    Some(if r < 0.8 {
+        Level::Danger
+    } else if r < 0.95 {
+        Level::Warning
+    } else {
+        Level::Good
+    })
+}
+
+/// "00:12:34".
+pub fn format_elapsed(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// The title and the "what to do" line for a state.
+pub fn describe(state: &SessionState, elapsed_s: f64) -> (String, String) {
+    match state {
+        SessionState::Idle => ("Ready".into(), "Choose your camera and microphone, then Go Live.".into()),
+        SessionState::Connecting => ("Connecting…".into(), "Reaching the ingest and offering the stream key.".into()),
+        SessionState::Live => (format!("Live {}", format_elapsed(elapsed_s)), "Your class is on air. End it with End (Ctrl+E).".into()),
+        SessionState::Reconnecting { attempt, max_attempts, reason } => (
+            format!("Reconnecting… (attempt {attempt} of {max_attempts})"),
+            format!("The connection dropped ({reason}). Mentorcast keeps trying; check your network. Viewers see the stream resume by itself."),
+        ),
+        SessionState::Ending => ("Ending…".into(), "Sending what is left and closing the stream.".into()),
+        SessionState::Ended => ("Ended".into(), "The class is over; its recording appears in Recordings within a minute.".into()),
+        SessionState::Failed { kind, reason } => failure(*kind, reason),
+    }
+}
+
+fn failure(kind: FailureKind, reason: &str) -> (String, String) {
+    match kind {
+        FailureKind::Rejected => (
+            "Stream key rejected".into(),
+            "The ingest refused the stream key. If you rotated it elsewhere, reopen the Studio to fetch the new one; in Settings, check a QA override key.".into(),
+        ),
+        FailureKind::CannotConnect => (
+            "Ingest unreachable".into(),
+            format!("Could not reach the ingest ({reason}). Check your network or the ingest address, then Go Live again."),
+        ),
+        FailureKind::ConnectionLost => ("Connection lost".into(), format!("The stream stopped after every reconnect attempt failed ({reason}). Go Live again when the network is back.")),
+        FailureKind::Config => ("Cannot start".into(), format!("The broadcast settings were refused: {reason}.")),
+    }
+}
+
+/// Folds engine stats into the Studio's health block (keeps the history).
+#[derive(Debug, Default)]
+pub struct HealthTracker {
+    target_fps: u32,
+    target_kbps: u32,
+    history: std::collections::VecDeque<f64>,
+}
+
+impl HealthTracker {
+    pub fn new(target_fps: u32, target_kbps: u32) -> Self {
+        Self { target_fps, target_kbps, history: Default::default() }
+    }
+
+    pub fn update(&mut self, s: &Stats) -> Health {
+        if s.state == "live" {
+            self.history.push_back(s.video_kbps);
+            while self.history.len() > HISTORY_LEN {
+                self.history.pop_front();
+            }
+        }
+        let total = s.frames_sent + s.frames_dropped;
+        let live = s.state == "live";
+        Health {
+            fps: s.fps,
+            target_fps: self.target_fps,
+            fps_level: if live && s.elapsed_s >= 2.0 { fps_level(s.fps, self.target_fps) } else { None },
+            video_kbps: s.video_kbps,
+            audio_kbps: s.audio_kbps,
+            target_kbps: self.target_kbps,
+            frames_sent: s.frames_sent.min(u32::MAX as u64) as u32,
+            frames_dropped: s.frames_dropped.min(u32::MAX as u64) as u32,
+            dropped_pct: if total == 0 { 0.0 } else { s.frames_dropped as f64 * 100.0 / total as f64 },
+            dropped_level: dropped_level(s.frames_sent, s.frames_dropped),
+            queue_delay_ms: s.queue_delay_ms,
+            bitrate_history: self.history.iter().copied().collect(),
+        }
+    }
+}
+
+pub fn status(state: &SessionState, stats: &Stats, health: Health, destination: Option<String>) -> BroadcastStatus {
+    let (title, detail) = describe(state, stats.elapsed_s);
+    BroadcastStatus { state: state.name().to_string(), title, detail, elapsed_s: stats.elapsed_s, health, destination }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_frames_follow_obs_thresholds() {
+        assert_eq!(dropped_level(0, 0), None);
+        assert_eq!(dropped_level(1000, 10), Some(Level::Good)); // 0.99 %
+        assert_eq!(dropped_level(1000, 20), Some(Level::Warning)); // 1.96 %
+        assert_eq!(dropped_level(1000, 60), Some(Level::Danger)); // 5.7 %
+    }
+
+    #[test]
+    fn fps_levels() {
+        assert_eq!(fps_level(30.0, 30), Some(Level::Good));
+        assert_eq!(fps_level(28.0, 30), Some(Level::Warning));
+        assert_eq!(fps_level(20.0, 30), Some(Level::Danger));
+    }
+
+    #[test]
+    fn states_read_as_plain_language() {
+        assert_eq!(describe(&SessionState::Live, 754.2).0, "Live 00:12:34");
+        let (t, d) = describe(&SessionState::Failed { kind: FailureKind::Rejected, reason: "x".into() }, 0.0);
+        assert_eq!(t, "Stream key rejected");
+        assert!(d.contains("refused the stream key"));
+        assert_eq!(describe(&SessionState::Failed { kind: FailureKind::CannotConnect, reason: "refused".into() }, 0.0).0, "Ingest unreachable");
+        let r = SessionState::Reconnecting { attempt: 2, max_attempts: 25, reason: "reset".into() };
+        assert_eq!(describe(&r, 0.0).0, "Reconnecting… (attempt 2 of 25)");
+    }
+
+    #[test]
+    fn history_is_bounded_and_only_while_live() {
+        let mut h = HealthTracker::new(30, 3000);
+        let idle = Stats { state: "connecting".into(), ..Default::default() };
+        assert!(h.update(&idle).bitrate_history.is_empty());
+        let live = Stats { state: "live".into(), video_kbps: 2900.0, frames_sent: 100, ..Default::default() };
+        for _ in 0..(HISTORY_LEN + 20) {
+            h.update(&live);
+        }
+        let out = h.update(&live);
+        assert_eq!(out.bitrate_history.len(), HISTORY_LEN);
+        assert_eq!(out.dropped_level, Some(Level::Good));
+    }
+}

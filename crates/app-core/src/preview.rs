@@ -1,0 +1,318 @@
+//! Camera preview for the Studio: frames scaled down to preview size and encoded
+//! as JPEG at most [`PREVIEW_FPS`] times a second, handed to a sink as bytes
+//! (the app sends them over a raw-bytes IPC channel: never base64 JSON).
+//!
+//! Before going live a [`PreviewRunner`] pulls the chosen sources itself (and
+//! measures the microphone level); while live, [`TapVideo`] wraps the source the
+//! engine encodes so that the preview shows exactly what is sent.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mentorcast_engine::AudioLevel;
+use mentorcast_media::{AudioSource, MediaClock, SourceError, VideoFormat, VideoFrame, VideoSource};
+
+/// At most this many preview frames a second (before going live).
+pub const PREVIEW_FPS: u32 = 15;
+/// While live: fewer (each frame costs a JPEG encode here and a decode and repaint
+/// in WebKit, which without a GPU is most of the app's cost above the CLI's).
+pub const LIVE_PREVIEW_FPS: u32 = 10;
+/// Preview width (height follows the aspect ratio, even).
+pub const PREVIEW_WIDTH: u32 = 640;
+pub const JPEG_QUALITY: u8 = 70;
+
+pub type FrameSink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
+pub type LevelSink = Arc<dyn Fn(AudioLevel) + Send + Sync>;
+
+/// The preview size for a frame size: at most [`PREVIEW_WIDTH`] wide, even dimensions.
+pub fn preview_size(width: u32, height: u32) -> (u32, u32) {
+    if width <= PREVIEW_WIDTH {
+        return (width & !1, height & !1);
+    }
+    let h = (height as u64 * PREVIEW_WIDTH as u64 / width as u64) as u32;
+    (PREVIEW_WIDTH, (h & !1).max(2))
+}
+
+/// A downscaled frame, interleaved Y Cb Cr (what the JPEG encoder takes directly).
+pub struct SmallFrame {
+    pub width: u32,
+    pub height: u32,
+    pub ycbcr: Vec<u8>,
+}
+
+/// Nearest-neighbour downscale of an I420/NV12 frame to `(w, h)` as interleaved YCbCr.
+pub fn downscale(frame: &VideoFrame, w: u32, h: u32) -> Option<SmallFrame> {
+    let (sw, sh) = (frame.width as usize, frame.height as usize);
+    if sw < 2 || sh < 2 || w == 0 || h == 0 {
+        return None;
+    }
+    let i420 = frame.to_i420();
+    let luma = sw * sh;
+    let (cw, ch) = (sw / 2, sh / 2);
+    if i420.len() < luma + 2 * cw * ch {
+        return None;
+    }
+    let (y, u, v) = (&i420[..luma], &i420[luma..luma + cw * ch], &i420[luma + cw * ch..luma + 2 * cw * ch]);
+    let mut out = Vec::with_capacity(w as usize * h as usize * 3);
+    for oy in 0..h as usize {
+        let sy = oy * sh / h as usize;
+        let cy = (sy / 2).min(ch - 1);
+        for ox in 0..w as usize {
+            let sx = ox * sw / w as usize;
+            let cx = (sx / 2).min(cw - 1);
+            out.push(y[sy * sw + sx]);
+            out.push(u[cy * cw + cx]);
+            out.push(v[cy * cw + cx]);
+        }
+    }
+    Some(SmallFrame { width: w, height: h, ycbcr: out })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("JPEG encoding failed: {0}")]
+pub struct JpegError(String);
+
+pub fn encode_jpeg(f: &SmallFrame) -> Result<Vec<u8>, JpegError> {
+    let mut out = Vec::with_capacity(f.ycbcr.len() / 8);
+    let w = u16::try_from(f.width).map_err(|_| JpegError("frame too wide".into()))?;
+    let h = u16::try_from(f.height).map_err(|_| JpegError("frame too tall".into()))?;
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+    enc.encode(&f.ycbcr, w, h, jpeg_encoder::ColorType::Ycbcr).map_err(|e| JpegError(e.to_string()))?;
+    Ok(out)
+}
+
+/// Throttles frames to the preview rate and encodes them on a worker thread, so
+/// the capture thread only pays for the downscale.
+pub struct PreviewTap {
+    tx: SyncSender<SmallFrame>,
+    last: Option<Instant>,
+    interval: Duration,
+}
+
+impl PreviewTap {
+    pub fn new(sink: FrameSink) -> Self {
+        Self::with_fps(sink, PREVIEW_FPS)
+    }
+
+    pub fn with_fps(sink: FrameSink, fps: u32) -> Self {
+        let (tx, rx) = sync_channel::<SmallFrame>(1);
+        let _ = std::thread::Builder::new().name("preview-jpeg".into()).spawn(move || {
+            while let Ok(f) = rx.recv() {
+                match encode_jpeg(&f) {
+                    Ok(jpeg) => sink(jpeg),
+                    Err(e) => tracing::warn!("preview: {e}"),
+                }
+            }
+        });
+        Self { tx, last: None, interval: Duration::from_secs(1) / fps.clamp(1, PREVIEW_FPS) }
+    }
+
+    /// Offers a frame; most are skipped (rate) or dropped (worker busy).
+    pub fn offer(&mut self, frame: &VideoFrame) {
+        let now = Instant::now();
+        if self.last.is_some_and(|l| now.duration_since(l) < self.interval) {
+            return;
+        }
+        let (w, h) = preview_size(frame.width, frame.height);
+        let Some(small) = downscale(frame, w, h) else { return };
+        match self.tx.try_send(small) {
+            Ok(()) => self.last = Some(now),
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+/// A video source that shows its frames in the preview on their way to the encoder.
+pub struct TapVideo {
+    inner: Box<dyn VideoSource>,
+    tap: PreviewTap,
+}
+
+impl TapVideo {
+    pub fn new(inner: Box<dyn VideoSource>, sink: FrameSink) -> Self {
+        Self { inner, tap: PreviewTap::with_fps(sink, LIVE_PREVIEW_FPS) }
+    }
+}
+
+impl VideoSource for TapVideo {
+    fn start(&mut self, clock: MediaClock) {
+        self.inner.start(clock)
+    }
+    fn format(&self) -> VideoFormat {
+        self.inner.format()
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn next_frame(&mut self) -> Result<VideoFrame, SourceError> {
+        let f = self.inner.next_frame()?;
+        self.tap.offer(&f);
+        Ok(f)
+    }
+    fn status(&self) -> Option<mentorcast_media::SourceStatus> {
+        self.inner.status()
+    }
+}
+
+/// Pulls sources for the preview while not live: video frames to the frame
+/// sink, the microphone's level every 100 ms to the level sink. Stops on drop.
+pub struct PreviewRunner {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl PreviewRunner {
+    pub fn start(video: Option<Box<dyn VideoSource>>, audio: Option<Box<dyn AudioSource>>, frames: FrameSink, levels: LevelSink) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let clock = MediaClock::start();
+        if let Some(mut v) = video {
+            let stop = stop.clone();
+            v.start(clock);
+            if let Ok(t) = std::thread::Builder::new().name("preview-video".into()).spawn(move || {
+                let mut tap = PreviewTap::new(frames);
+                while !stop.load(Ordering::Relaxed) {
+                    match v.next_frame() {
+                        Ok(f) => tap.offer(&f),
+                        Err(e) => {
+                            tracing::warn!("preview video ended: {e}");
+                            break;
+                        }
+                    }
+                }
+            }) {
+                threads.push(t);
+            }
+        }
+        if let Some(mut a) = audio {
+            let stop = stop.clone();
+            a.start(clock);
+            if let Ok(t) = std::thread::Builder::new().name("preview-audio".into()).spawn(move || {
+                let mut meter = LevelMeter::default();
+                while !stop.load(Ordering::Relaxed) {
+                    match a.next_chunk() {
+                        Ok(c) => {
+                            for l in meter.push(&c.samples) {
+                                levels(l);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!("preview audio ended: {e}");
+                            break;
+                        }
+                    }
+                }
+            }) {
+                threads.push(t);
+            }
+        }
+        Self { stop, threads }
+    }
+
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for PreviewRunner {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// 100 ms windows of interleaved stereo 48 kHz samples → levels (as the engine's meter).
+#[derive(Default)]
+pub struct LevelMeter {
+    window: Vec<i16>,
+}
+
+const WINDOW_SAMPLES: usize = 4800 * mentorcast_media::AUDIO_CHANNELS as usize;
+
+impl LevelMeter {
+    pub fn push(&mut self, mut samples: &[i16]) -> Vec<AudioLevel> {
+        let mut out = Vec::new();
+        while !samples.is_empty() {
+            let take = (WINDOW_SAMPLES - self.window.len()).min(samples.len());
+            self.window.extend_from_slice(&samples[..take]);
+            samples = &samples[take..];
+            if self.window.len() == WINDOW_SAMPLES {
+                out.push(AudioLevel::of(&self.window));
+                self.window.clear();
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mentorcast_media::SyntheticVideo;
+    use std::sync::Mutex;
+
+    #[test]
+    fn preview_sizes_keep_aspect_and_are_even() {
+        assert_eq!(preview_size(1920, 1080), (640, 360));
+        assert_eq!(preview_size(1280, 720), (640, 360));
+        assert_eq!(preview_size(854, 480), (640, 358));
+        assert_eq!(preview_size(320, 240), (320, 240));
+    }
+
+    #[test]
+    fn a_synthetic_frame_becomes_a_small_jpeg() {
+        let v = SyntheticVideo::new(1280, 720, 30, MediaClock::start()).unwrap();
+        let f = v.render(10);
+        let small = downscale(&f, 640, 360).unwrap();
+        assert_eq!(small.ycbcr.len(), 640 * 360 * 3);
+        let jpeg = encode_jpeg(&small).unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "JPEG SOI");
+        assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9], "JPEG EOI");
+        assert!(jpeg.len() < 100_000, "preview JPEG is {} bytes", jpeg.len());
+    }
+
+    #[test]
+    fn the_runner_sends_frames_at_most_at_the_preview_rate_and_levels() {
+        let frames = Arc::new(Mutex::new(Vec::<Instant>::new()));
+        let levels = Arc::new(Mutex::new(0usize));
+        let (f2, l2) = (frames.clone(), levels.clone());
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let done_tx = Mutex::new(Some(done_tx));
+        let video = SyntheticVideo::new(640, 360, 30, MediaClock::start()).unwrap();
+        let audio = mentorcast_media::SyntheticAudio::new(MediaClock::start());
+        let runner = PreviewRunner::start(
+            Some(Box::new(video)),
+            Some(Box::new(audio)),
+            Arc::new(move |jpeg: Vec<u8>| {
+                assert_eq!(jpeg[0], 0xFF);
+                let mut g = f2.lock().unwrap();
+                g.push(Instant::now());
+                if g.len() == 10 {
+                    if let Some(tx) = done_tx.lock().unwrap().take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }),
+            Arc::new(move |l: AudioLevel| {
+                assert!(l.peak_dbfs.is_some());
+                *l2.lock().unwrap() += 1;
+            }),
+        );
+        done_rx.recv_timeout(Duration::from_secs(10)).expect("10 preview frames within 10 s");
+        runner.stop();
+        let f = frames.lock().unwrap();
+        let span = f[9].duration_since(f[0]).as_secs_f64();
+        // 9 intervals of ≥ 1/15 s (a little slack for timer granularity)
+        assert!(span >= 9.0 / 15.0 * 0.95, "10 frames in {span:.3} s: faster than 15 fps");
+        assert!(*levels.lock().unwrap() >= 3, "mic levels arrive every 100 ms");
+    }
+}

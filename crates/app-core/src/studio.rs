@@ -1,0 +1,295 @@
+//! The Studio's broadcast controller: opens the chosen sources, runs the preview
+//! while not live, starts the engine on Go Live (the preview then shows the very
+//! frames sent), and turns the engine's state, stats and audio level — and the
+//! backend's viewer count — into UI events through a [`StudioSink`].
+
+use std::sync::{Arc, Mutex};
+
+use mentorcast_devices::{CameraSelector, CameraSource, MicSelector, MicSource};
+use mentorcast_engine::{AudioLevel, AudioSettings, Broadcast, BroadcastConfig, ReconnectPolicy, Service, SessionState, StopHandle, TlsOptions, VideoSettings};
+use mentorcast_media::{AudioSource, MediaClock, SourceError, SyntheticAudio, SyntheticVideo, VideoSource};
+
+use crate::backend::Backend;
+use crate::dto::{BroadcastStatus, DeviceList, DeviceOption, ErrorKindDto, GoLiveRequest, MicLevel, Preset, UiError, ViewerCountView};
+use crate::health::{self, HealthTracker};
+use crate::preview::{FrameSink, PreviewRunner, TapVideo};
+
+/// Where the Studio's events go (the app emits them to the window).
+pub trait StudioSink: Send + Sync + 'static {
+    fn status(&self, status: BroadcastStatus);
+    fn level(&self, level: MicLevel);
+    fn viewers(&self, count: ViewerCountView);
+}
+
+pub const AUDIO_KBPS: u32 = 128;
+
+/// The device lists for the pickers; "synthetic" and "none" always first.
+pub fn devices() -> DeviceList {
+    let mut notes = Vec::new();
+    let mut cameras = vec![DeviceOption { id: "synthetic".into(), label: "Synthetic test pattern".into() }];
+    match mentorcast_devices::devices::cameras() {
+        Ok(list) if list.is_empty() => notes.push("No camera found: the test pattern is available.".into()),
+        Ok(list) => cameras.extend(list.into_iter().map(|c| DeviceOption { label: c.name, id: c.id })),
+        Err(e) => notes.push(format!("Cameras could not be listed: {e}.")),
+    }
+    cameras.push(DeviceOption { id: "none".into(), label: "No camera (audio only)".into() });
+    let mut microphones = vec![DeviceOption { id: "synthetic".into(), label: "Synthetic tone and beeps".into() }];
+    match mentorcast_devices::devices::microphones() {
+        Ok(list) if list.is_empty() => notes.push("No microphone found: the synthetic tone is available.".into()),
+        Ok(list) => microphones.extend(list.into_iter().map(|m| DeviceOption { label: if m.is_default { format!("{} (default)", m.id) } else { m.id.clone() }, id: m.id })),
+        Err(e) => notes.push(format!("Microphones could not be listed: {e}.")),
+    }
+    microphones.push(DeviceOption { id: "none".into(), label: "No microphone (video only)".into() });
+    DeviceList { cameras, microphones, notes }
+}
+
+fn device_error(kind: &str, e: SourceError) -> UiError {
+    let msg = match e {
+        SourceError::NotFound { .. } => format!("no {kind} found: pick another one, or the synthetic source"),
+        other => format!("the {kind} could not be opened ({other}): pick another one, or the synthetic source"),
+    };
+    UiError::new(ErrorKindDto::Device, msg)
+}
+
+pub struct Sources {
+    pub video: Option<Box<dyn VideoSource>>,
+    pub video_settings: Option<VideoSettings>,
+    pub audio: Option<Box<dyn AudioSource>>,
+}
+
+/// Opens the sources the pickers name (blocking: call off the async threads).
+pub fn open_sources(camera: &str, microphone: &str, preset: Preset, video_kbps: u32) -> Result<Sources, UiError> {
+    let (w, h) = preset.size();
+    let fps = preset.fps();
+    let (video, video_settings): (Option<Box<dyn VideoSource>>, _) = match camera {
+        "none" => (None, None),
+        "synthetic" => {
+            let v = SyntheticVideo::new(w, h, fps, MediaClock::start()).map_err(|e| UiError::new(ErrorKindDto::BadInput, e.to_string()))?;
+            (Some(Box::new(v)), Some(VideoSettings { width: w, height: h, fps, kbps: video_kbps, keyframe_secs: 2 }))
+        }
+        id => {
+            let sel = if id == "default" { CameraSelector::Default } else { CameraSelector::Id(id.to_string()) };
+            let cam = CameraSource::open(sel, w, h, fps).map_err(|e| device_error("camera", e))?;
+            let m = cam.mode();
+            (Some(Box::new(cam)), Some(VideoSettings { width: m.width, height: m.height, fps: m.fps, kbps: video_kbps, keyframe_secs: 2 }))
+        }
+    };
+    let audio: Option<Box<dyn AudioSource>> = match microphone {
+        "none" => None,
+        "synthetic" => Some(Box::new(SyntheticAudio::new(MediaClock::start()))),
+        id => {
+            let sel = if id == "default" { MicSelector::Default } else { MicSelector::Name(id.to_string()) };
+            Some(Box::new(MicSource::open(sel).map_err(|e| device_error("microphone", e))?))
+        }
+    };
+    if video.is_none() && audio.is_none() {
+        return Err(UiError::new(ErrorKindDto::BadInput, "with no camera and no microphone there is nothing to send: keep at least one"));
+    }
+    Ok(Sources { video, video_settings, audio })
+}
+
+pub fn level_of(l: AudioLevel) -> MicLevel {
+    MicLevel { peak_dbfs: l.peak_dbfs, rms_dbfs: l.rms_dbfs }
+}
+
+/// Where to send: the QA override when set, else the channel's ingest.
+pub struct Target {
+    pub service: Service,
+    pub tls: TlsOptions,
+    /// For the viewer count: the channel's app (None with an override).
+    pub app: Option<String>,
+}
+
+/// Where Go Live sends: the QA override of `settings` when set, else `channel`'s ingest with its key.
+/// `MENTORCAST_CA_FILE` adds a CA for RTMPS (private ingests, the local stack's test CA).
+pub fn target(settings: &crate::settings::AppSettings, channel: Option<&mentorcast_api::Channel>) -> Result<Target, UiError> {
+    let tls = TlsOptions { extra_ca_file: std::env::var_os("MENTORCAST_CA_FILE").map(std::path::PathBuf::from) };
+    let bad = |e: mentorcast_engine::ServiceError| UiError::new(ErrorKindDto::BadInput, format!("the ingest address is not usable: {e}"));
+    match (settings.ingest_override_url.as_deref(), channel) {
+        (Some(url), _) => Ok(Target { service: Service::parse(url, settings.ingest_override_key.as_deref()).map_err(bad)?, tls, app: None }),
+        (None, Some(ch)) => Ok(Target { service: Service::parse(&ch.ingest_url, Some(&ch.stream_key)).map_err(bad)?, tls, app: Some(ch.app.clone()) }),
+        (None, None) => Err(UiError::new(ErrorKindDto::Misconfigured, "no channel to send to: sign in as a mentor, or set an ingest override in Settings")),
+    }
+}
+
+struct Live {
+    stop: StopHandle,
+    viewers_stop: tokio::sync::watch::Sender<bool>,
+}
+
+pub struct Studio {
+    sink: Arc<dyn StudioSink>,
+    frames: Arc<Mutex<Option<FrameSink>>>,
+    preview: Mutex<Option<PreviewRunner>>,
+    live: Arc<Mutex<Option<Live>>>,
+    status: Arc<Mutex<BroadcastStatus>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Studio {
+    pub fn new(sink: Arc<dyn StudioSink>) -> Self {
+        Self { sink, frames: Arc::new(Mutex::new(None)), preview: Mutex::new(None), live: Arc::new(Mutex::new(None)), status: Arc::new(Mutex::new(BroadcastStatus::default())) }
+    }
+
+    /// Preview frames go here from now on (replacing the previous receiver).
+    pub fn set_frame_sink(&self, sink: Option<FrameSink>) {
+        *lock(&self.frames) = sink;
+    }
+
+    fn frame_fanout(&self) -> FrameSink {
+        let frames = self.frames.clone();
+        Arc::new(move |jpeg: Vec<u8>| {
+            let s = lock(&frames).clone();
+            if let Some(s) = s {
+                s(jpeg)
+            }
+        })
+    }
+
+    pub fn is_live(&self) -> bool {
+        lock(&self.live).is_some()
+    }
+
+    pub fn status(&self) -> BroadcastStatus {
+        lock(&self.status).clone()
+    }
+
+    /// (Re)starts the preview of these sources; not while live (the live preview shows what is sent).
+    pub async fn start_preview(&self, camera: String, microphone: String, preset: Preset) -> Result<(), UiError> {
+        if self.is_live() {
+            return Ok(());
+        }
+        self.stop_preview();
+        let s = tokio::task::spawn_blocking(move || open_sources(&camera, &microphone, preset, preset.default_kbps()))
+            .await
+            .map_err(|e| UiError::new(ErrorKindDto::Other, format!("opening the sources failed: {e}")))??;
+        // Went live (or another preview started) while the sources opened: this one is not wanted.
+        let mut slot = lock(&self.preview);
+        if self.is_live() || slot.is_some() {
+            return Ok(());
+        }
+        let sink = self.sink.clone();
+        *slot = Some(PreviewRunner::start(s.video, s.audio, self.frame_fanout(), Arc::new(move |l| sink.level(level_of(l)))));
+        Ok(())
+    }
+
+    pub fn stop_preview(&self) {
+        let p = lock(&self.preview).take();
+        drop(p);
+    }
+
+    /// Goes live to `target` with the chosen sources; events follow through the sink.
+    pub async fn go_live(&self, req: GoLiveRequest, target: Target, backend: Option<Arc<Backend>>) -> Result<(), UiError> {
+        if !(300..=8000).contains(&req.video_kbps) {
+            return Err(UiError::new(ErrorKindDto::BadInput, "choose a video bitrate between 300 and 8000 kbps (ingests accept up to 8.5 Mbps in all)"));
+        }
+        if self.is_live() {
+            return Err(UiError::new(ErrorKindDto::Busy, "already live: end the broadcast first"));
+        }
+        self.stop_preview();
+        let (camera, mic, preset, kbps) = (req.camera.clone(), req.microphone.clone(), req.preset, req.video_kbps);
+        let sources = tokio::task::spawn_blocking(move || open_sources(&camera, &mic, preset, kbps))
+            .await
+            .map_err(|e| UiError::new(ErrorKindDto::Other, format!("opening the sources failed: {e}")))??;
+        let video = sources.video.map(|v| Box::new(TapVideo::new(v, self.frame_fanout())) as Box<dyn VideoSource>);
+        let config = BroadcastConfig {
+            service: target.service.clone(),
+            tls: target.tls,
+            video: sources.video_settings,
+            audio: sources.audio.as_ref().map(|_| AudioSettings { kbps: AUDIO_KBPS }),
+            duration: None,
+            reconnect: ReconnectPolicy::default(),
+        };
+        let destination = Some(target.service.to_string());
+        let broadcast = Broadcast::start(config, video, sources.audio);
+        let (viewers_stop, viewers_rx) = tokio::sync::watch::channel(false);
+        let mut guard = lock(&self.live);
+        if guard.is_some() {
+            broadcast.stop_handle().stop();
+            return Err(UiError::new(ErrorKindDto::Busy, "already live: end the broadcast first"));
+        }
+        *guard = Some(Live { stop: broadcast.stop_handle(), viewers_stop });
+        drop(guard);
+
+        let fps = sources.video_settings.map(|v| v.fps).unwrap_or(0);
+        let mut tracker = HealthTracker::new(fps, kbps);
+        let (sink, status) = (self.sink.clone(), self.status.clone());
+        let mut state_rx = broadcast.state();
+        let mut stats_rx = broadcast.stats();
+        let mut level_rx = broadcast.audio_level();
+        let app = target.app.clone();
+        let live_slot = self.live_handle();
+        tokio::spawn(async move {
+            let publish = |st: &SessionState, stats: &mentorcast_engine::Stats, tracker: &mut HealthTracker| {
+                let s = health::status(st, stats, tracker.update(stats), destination.clone());
+                *lock(&status) = s.clone();
+                sink.status(s);
+            };
+            let mut viewers_started = false;
+            let mut state = SessionState::Connecting;
+            publish(&state, &mentorcast_engine::Stats { state: "connecting".into(), ..Default::default() }, &mut tracker);
+            let wait = broadcast_wait(broadcast);
+            tokio::pin!(wait);
+            let result = loop {
+                tokio::select! {
+                    r = &mut wait => break r,
+                    Ok(()) = state_rx.changed() => {
+                        state = state_rx.borrow_and_update().clone();
+                        let stats = stats_rx.borrow().clone();
+                        publish(&state, &stats, &mut tracker);
+                        if state == SessionState::Live && !viewers_started {
+                            viewers_started = true;
+                            if let (Some(b), Some(app)) = (backend.clone(), app.clone()) {
+                                let (sink, rx) = (sink.clone(), viewers_rx.clone());
+                                tokio::spawn(async move { b.follow_viewers(app, move |v| sink.viewers(v), rx).await });
+                            }
+                        }
+                    }
+                    Ok(()) = stats_rx.changed() => {
+                        let stats = stats_rx.borrow_and_update().clone();
+                        publish(&state, &stats, &mut tracker);
+                    }
+                    Ok(()) = level_rx.changed() => {
+                        if let Some(l) = *level_rx.borrow_and_update() { sink.level(level_of(l)); }
+                    }
+                }
+            };
+            let final_state = match &result {
+                Ok(_) => SessionState::Ended,
+                Err(f) => SessionState::Failed { kind: f.kind, reason: f.message.clone() },
+            };
+            let stats = match result {
+                Ok(s) => s,
+                Err(_) => stats_rx.borrow().clone(),
+            };
+            if let Some(l) = lock(&live_slot).take() {
+                let _ = l.viewers_stop.send(true);
+            }
+            publish(&final_state, &stats, &mut tracker);
+        });
+        Ok(())
+    }
+
+    /// The live slot, shared with the monitor task so that it can clear it at the end.
+    fn live_handle(&self) -> Arc<Mutex<Option<Live>>> {
+        self.live.clone()
+    }
+
+    /// Ends the broadcast (the engine drains and closes the stream).
+    pub fn end(&self) -> Result<(), UiError> {
+        match lock(&self.live).as_ref() {
+            Some(l) => {
+                l.stop.stop();
+                Ok(())
+            }
+            None => Err(UiError::new(ErrorKindDto::BadInput, "not live")),
+        }
+    }
+}
+
+async fn broadcast_wait(b: Broadcast) -> Result<mentorcast_engine::Stats, mentorcast_engine::BroadcastFailure> {
+    b.wait().await
+}

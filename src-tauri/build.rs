@@ -1,0 +1,31 @@
+//! tauri-build with the config at the top level and capabilities in src-tauri/ (CONTEXT §6).
+//! The app manifest lists every command, so a window may call only those its capability allows.
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "current_user",
+    "sign_in",
+    "answer_new_password",
+    "answer_mfa",
+    "sign_out",
+    "get_channel",
+    "reveal_key",
+    "rotate_key",
+    "list_devices",
+    "start_preview",
+    "stop_preview",
+    "go_live",
+    "end_live",
+    "broadcast_status",
+    "list_recordings",
+    "get_settings",
+    "save_settings",
+];
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .capabilities_path_pattern("./src-tauri/capabilities/**/*")
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri-build failed");
+}

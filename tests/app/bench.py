@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Issue 8's targets, measured (not timed tests): cold start to the sign-in
+form, idle CPU, CPU while live at 720p30 against the CLI on the same broadcast,
+and RSS of the app with its WebKit processes. Run by scripts/bench-app.sh
+(which starts a private stack and Xvfb). Prints a table and writes JSON."""
+import json, os, subprocess, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e  # noqa: E402  (the WebDriver client)
+
+APP, CLI, RTMP_PORT = e2e.APP, e2e.CLI, e2e.RTMP_PORT
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree(pid):
+    """pid and all its descendants (WebKitWebProcess, WebKitNetworkProcess, …)."""
+    kids = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                ppid = int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(p))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def cpu_ticks(pids):
+    t = 0
+    for p in pids:
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            t += int(f[11]) + int(f[12])  # utime + stime
+        except (OSError, IndexError):
+            pass
+    return t
+
+
+def mem_mb(pids, field):
+    """Sum of `Rss:` or `Pss:` (proportional: shared pages divided among their users) over the tree."""
+    total = 0
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/smaps_rollup"):
+                if line.startswith(field):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def rss_mb(pids):
+    return {"pss": mem_mb(pids, "Pss:"), "rss": mem_mb(pids, "Rss:")}
+
+
+def comm(p):
+    try:
+        return open(f"/proc/{p}/comm").read().strip()
+    except OSError:
+        return "?"
+
+
+def cpu_pct(root_pid, secs, label=""):
+    """CPU % of one core used by the process tree over `secs` (per process on stderr)."""
+    pids = tree(root_pid)
+    a = {p: cpu_ticks([p]) for p in pids}
+    time.sleep(secs)
+    b = {p: cpu_ticks([p]) for p in pids}
+    per = {f"{comm(p)}[{p}]": round((b[p] - a[p]) / TICK / secs * 100, 1) for p in pids}
+    print(f"[bench-app] {label} CPU by process: {per}", file=sys.stderr)
+    return sum(b[p] - a[p] for p in pids) / TICK / secs * 100
+
+
+def cold_start(runs=3):
+    """Spawn → the UI asking for the session (the sign-in form renders right after): wall ms."""
+    out = []
+    for _ in range(runs):
+        env = dict(os.environ, MENTORCAST_LOG="info")
+        t0 = time.monotonic()
+        p = subprocess.Popen([APP], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        ms = None
+        deadline = time.monotonic() + 30
+        for line in p.stderr:
+            if "ui ready" in line:
+                ms = (time.monotonic() - t0) * 1000
+                break
+            if time.monotonic() > deadline:
+                break
+        idle = None
+        if ms is not None and not out:
+            time.sleep(3)  # settle
+            idle = cpu_pct(p.pid, 10, "idle")
+            rss = rss_mb(tree(p.pid))
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        if ms is None:
+            raise AssertionError("the app never reported 'ui ready'")
+        out.append((ms, idle, rss if idle is not None else None))
+    return out
+
+
+def live_app(seconds=20):
+    d, drv = e2e.start_driver()
+    try:
+        d.start()
+        app_pid = int(subprocess.run(["pgrep", "-n", "-f", APP], capture_output=True, text=True).stdout.split()[0])
+        d.wait("sign-in", lambda: d.js("return !!document.getElementById('username')"), timeout=30)
+        d.type("#username", "mentor1")
+        d.type("#password", e2e.USERS["mentor1"]["password"])
+        d.click("#signin-submit")
+        d.wait_text("#whoami", lambda t: t == "mentor1", timeout=30)
+        d.click("#nav-settings")
+        d.wait("settings", lambda: d.js("return !!document.getElementById('override-url')"), timeout=20)
+        d.type("#override-url", f"rtmp://127.0.0.1:{RTMP_PORT}/live")
+        d.type("#override-key", "bench-app")
+        d.click("#save-settings")
+        d.wait_text("#settings-msg", lambda t: t == "Saved.", timeout=10)
+        d.click("#nav-studio")
+        d.wait("studio", lambda: d.js("const b=document.getElementById('golive'); return b && !b.disabled && document.getElementById('camera').options.length > 0"), timeout=20)
+        d.js("document.getElementById('preset').value='p720p30'; document.getElementById('bitrate').value='3000';")
+        d.click("#golive")
+        d.wait_text("#status-title", lambda t: t.startswith("Live"), timeout=40)
+        time.sleep(3)  # past the encoder's start
+        pct = cpu_pct(app_pid, seconds, "live app")
+        rss = rss_mb(tree(app_pid))
+        d.click("#golive")
+        d.wait("confirm", lambda: d.js("return !!document.getElementById('confirm-end')"), timeout=5)
+        d.click("#confirm-end")
+        d.wait_text("#status-title", lambda t: t == "Ended", timeout=30)
+        return pct, rss
+    finally:
+        d.stop()
+        drv.terminate()
+        drv.wait(10)
+
+
+def live_cli(seconds=20):
+    p = subprocess.Popen([CLI, "broadcast", f"rtmp://127.0.0.1:{RTMP_PORT}/live", "--key", "bench-cli", "--duration", str(seconds + 6), "--resolution", "1280x720", "--fps", "30", "--video-kbps", "3000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(4)
+    pct = cpu_pct(p.pid, seconds, "live cli")
+    p.wait(60)
+    return pct
+
+
+def main():
+    starts = cold_start()
+    ms = sorted(s[0] for s in starts)
+    idle, idle_rss = starts[0][1], starts[0][2]
+    app_live, live_rss = live_app()
+    cli_live = live_cli()
+    r = {
+        "cold_start_ms_median": round(ms[len(ms) // 2]),
+        "cold_start_ms_runs": [round(x) for x in ms],
+        "idle_cpu_pct": round(idle, 2),
+        "idle_pss_mb": round(idle_rss["pss"]),
+        "idle_rss_sum_mb": round(idle_rss["rss"]),
+        "live_720p30_cpu_pct_app": round(app_live, 1),
+        "live_720p30_cpu_pct_cli": round(cli_live, 1),
+        "live_ratio_app_vs_cli": round(app_live / cli_live, 2) if cli_live else None,
+        "live_pss_mb": round(live_rss["pss"]),
+        "live_rss_sum_mb": round(live_rss["rss"]),
+    }
+    targets = [
+        ("cold start to sign-in", f"{r['cold_start_ms_median']} ms", "≤ 1500 ms", r["cold_start_ms_median"] <= 1500),
+        ("idle CPU (one core = 100 %)", f"{r['idle_cpu_pct']} %", "≤ 2 %", r["idle_cpu_pct"] <= 2),
+        ("live 720p30 CPU app / CLI", f"{r['live_720p30_cpu_pct_app']} % / {r['live_720p30_cpu_pct_cli']} % = {r['live_ratio_app_vs_cli']}×", "≤ 1.3×", (r["live_ratio_app_vs_cli"] or 99) <= 1.3),
+        ("memory incl. WebKit, PSS (idle / live)", f"{r['idle_pss_mb']} / {r['live_pss_mb']} MB (RSS summed: {r['idle_rss_sum_mb']} / {r['live_rss_sum_mb']})", "≤ 400 MB", max(r["idle_pss_mb"], r["live_pss_mb"]) <= 400),
+    ]
+    for name, got, want, ok in targets:
+        print(f"| {name} | {got} | {want} | {'met' if ok else 'NOT met'} |")
+    out = os.environ.get("BENCH_JSON")
+    if out:
+        with open(out, "w") as f:
+            json.dump(r, f, indent=2)
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
