@@ -5,6 +5,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 export PATH="$HOME/.cargo/bin:$PATH"
+DEPS_APP_E2E=1 scripts/deps.sh
 APP_BINARY=${APP_BINARY:-$REPO/target/release/mentorcast-app}
 MENTORCAST_BIN=${MENTORCAST_BIN:-$REPO/target/release/mentorcast}
 [[ -x $APP_BINARY ]] || { echo "test-app: $APP_BINARY missing: run make app" >&2; exit 1; }
