@@ -212,6 +212,28 @@ impl Client {
     }
 }
 
+/// Calls the API as the user signed in through `auth`: with their ID token,
+/// refreshed before expiry and once more after a 401.
+#[cfg(feature = "auth")]
+pub async fn as_signed_in<T, F, Fut>(auth: &mentorcast_auth::Auth, client: &Client, call: F) -> Result<T, mentorcast_auth::WithTokenError<ApiError>>
+where
+    F: Fn(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    use mentorcast_auth::CallError;
+    auth.with_fresh_token(|t| {
+        let fut = call(client.clone().with_token(t.id_token));
+        async move {
+            match fut.await {
+                Err(ApiError::Unauthorized(_)) => Err(CallError::Unauthorized),
+                Err(e) => Err(CallError::Other(e)),
+                Ok(v) => Ok(v),
+            }
+        }
+    })
+    .await
+}
+
 /// reqwest's error text without the URL (signed media URLs carry a signature).
 fn strip_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use mentorcast_api::{ApiError, Channel, Client, Recording};
-use mentorcast_auth::{CallError, WithTokenError};
+use mentorcast_auth::WithTokenError;
 
 use crate::account::{auth_error, Account};
 use crate::dto::{ChannelView, ErrorKindDto, RecordingView, UiError, ViewerCountView};
@@ -84,18 +84,7 @@ impl Backend {
     {
         let client = Client::new(&self.base).map_err(api_error)?;
         let auth = self.account.auth().await?;
-        let r = auth
-            .with_fresh_token(|t| {
-                let fut = f(client.clone().with_token(t.id_token));
-                async move {
-                    match fut.await {
-                        Err(ApiError::Unauthorized(_)) => Err(CallError::Unauthorized),
-                        Err(e) => Err(CallError::Other(e)),
-                        Ok(v) => Ok(v),
-                    }
-                }
-            })
-            .await;
+        let r = mentorcast_api::client::as_signed_in(&auth, &client, f).await;
         match r {
             Ok(v) => Ok(v),
             Err(WithTokenError::Call(e)) => Err(api_error(e)),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use mentorcast_api::{ApiError, Channel, Client, Recording};
-use mentorcast_auth::{Auth, AuthError, CallError, Options, WithTokenError};
+use mentorcast_auth::{Auth, AuthError, Options, WithTokenError};
 
 use crate::config::Config;
 use crate::exit::{self, exit};
@@ -82,18 +82,7 @@ where
     Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
     let client = Client::new(base).map_err(api_fail)?;
-    let r = auth
-        .with_fresh_token(|t| {
-            let fut = call(client.clone().with_token(t.id_token));
-            async move {
-                match fut.await {
-                    Err(ApiError::Unauthorized(_)) => Err(CallError::Unauthorized),
-                    Err(e) => Err(CallError::Other(e)),
-                    Ok(v) => Ok(v),
-                }
-            }
-        })
-        .await;
+    let r = mentorcast_api::client::as_signed_in(auth, &client, call).await;
     match r {
         Ok(v) => Ok(v),
         Err(WithTokenError::Call(e)) => Err(api_fail(e)),
