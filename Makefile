@@ -21,14 +21,17 @@ stack-down:
 stack-status:
 	scripts/stack.sh status
 
-build: deps
+# The app binary embeds ui/dist (the `custom-protocol` feature, on by default): `ui` first.
+build: deps ui
 	$(CARGO) build --release --workspace --locked
 
-test: deps
+# Rust suites (unit, crate, CLI end to end), the UI's Vitest, then the desktop app end to
+# end under Xvfb with the release binary this build made (same features as `tauri build`).
+test: deps ui
 	$(CARGO) test --release --workspace --locked
 	$(MAKE) --no-print-directory ui-test
-# The app's WebDriver end to end (`make test-app`) is not part of `make test` yet:
-# it fails intermittently (tauri-driver/WebKitWebDriver requests hang; see README).
+	$(CARGO) build --release --locked -p mentorcast-app -p mentorcast-cli -p mentorcast-server
+	scripts/app-harness.sh tests/app/e2e.py
 
 # The 5-minute broadcast with the real (PulseAudio) microphone: A/V drift ≤ 40 ms,
 # no audio gaps. `make test` runs it too (with everything else); this runs it alone.
@@ -74,8 +77,8 @@ deb: deps
 # End to end under Xvfb: WebDriver (tauri-driver + WebKitWebDriver) drives the built app
 # against a private real stack; screenshots go to docs/screenshots/.
 test-app: app
-	scripts/test-app.sh
+	scripts/app-harness.sh tests/app/e2e.py
 
 # Cold start, idle and live CPU (vs the CLI), RSS including WebKit's processes.
 bench-app: app
-	scripts/bench-app.sh
+	scripts/app-harness.sh tests/app/bench.py

@@ -134,10 +134,9 @@ if ((${#app_missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${APP_SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive "${APP_SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${app_missing[@]}" >/dev/null
 fi
-# tauri-driver only for the app's WebDriver runs (scripts/test-app.sh and
-# bench-app.sh ask with DEPS_APP_E2E=1): `make test` does not need it.
+# tauri-driver: the WebDriver proxy the app's end to end and bench run through (scripts/app-harness.sh).
 TAURI_DRIVER_VERSION=2.1.0
-if [[ ${DEPS_APP_E2E:-0} == 1 ]] && ! PATH="$HOME/.cargo/bin:$PATH" cargo install --list 2>/dev/null | grep -qx "tauri-driver v$TAURI_DRIVER_VERSION:"; then
+if ! PATH="$HOME/.cargo/bin:$PATH" cargo install --list 2>/dev/null | grep -qx "tauri-driver v$TAURI_DRIVER_VERSION:"; then
   echo "deps: installing tauri-driver $TAURI_DRIVER_VERSION (cargo install)"
   PATH="$HOME/.cargo/bin:$PATH" cargo install tauri-driver --version "$TAURI_DRIVER_VERSION" --locked --quiet
 fi

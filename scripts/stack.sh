@@ -238,6 +238,12 @@ http {
             rtmp_stat all;
         }
 
+        # nginx-rtmp's control API (127.0.0.1 only): the app's end to end drops a live
+        # publisher here to see the app reconnect (/control/drop/publisher?app=...).
+        location /control {
+            rtmp_control all;
+        }
+
         location = /auth/publish {
             default_type text/plain;
             if (\$arg_name = "$key") {

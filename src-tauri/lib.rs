@@ -213,6 +213,7 @@ async fn stop_preview(state: State<'_, AppState>) -> Res<()> {
 #[tauri::command]
 #[specta::specta]
 async fn go_live(state: State<'_, AppState>, request: GoLiveRequest) -> Res<()> {
+    tracing::info!(preset = ?request.preset, kbps = request.video_kbps, "go live requested");
     let settings = state.settings();
     let channel = match settings.ingest_override_url {
         Some(_) => None,
@@ -225,6 +226,7 @@ async fn go_live(state: State<'_, AppState>, request: GoLiveRequest) -> Res<()> 
 #[tauri::command]
 #[specta::specta]
 async fn end_live(state: State<'_, AppState>) -> Res<()> {
+    tracing::info!("end requested");
     state.studio.end()
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issue 8's targets, measured (not timed tests): cold start to the sign-in
 form, idle CPU, CPU while live at 720p30 against the CLI on the same broadcast,
-and RSS of the app with its WebKit processes. Run by scripts/bench-app.sh
+and RSS of the app with its WebKit processes. Run by scripts/app-harness.sh
 (which starts a private stack and Xvfb). Prints a table and writes JSON."""
 import json, os, subprocess, sys, time
 

@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
 """End to end of the desktop app: the built `mentorcast-app` under Xvfb, driven
 over W3C WebDriver (tauri-driver → WebKitWebDriver), against a real private
-stack (nginx-rtmp, moto as Cognito, mentorcast-server) that scripts/test-app.sh
+stack (nginx-rtmp, moto as Cognito, mentorcast-server) that scripts/app-harness.sh
 started. Standard library only. Every wait is on a real condition with a timeout.
 
-Flow: wrong password → its message; sign in as mentor1 → Studio with the
-synthetic sources → Go Live → the ingest receives a stream that
-`mentorcast verify` passes → simulated viewers appear in the count → End (with
-the confirmation) → the recording appears in Recordings and plays (and seeks);
-a wrong stream key (QA override) → "Stream key rejected". Screenshots of
-sign-in, studio live (with viewers) and recordings go to docs/screenshots/."""
-import base64, http.client, json, os, socket, subprocess, sys, time, urllib.request, urllib.error
+Flow: wrong password → its message; a temporary password → the new-password
+screen (a password the pool refuses is explained; the new one signs in); MFA →
+a wrong code is refused, the authenticator's code signs in; sign in as mentor1
+→ Studio with the synthetic sources, the key masked (Reveal shows it) → Go Live
+(Ctrl+L) → the ingest receives a stream that `mentorcast verify` passes →
+simulated viewers appear in the count → the ingest drops the stream →
+"Reconnecting…" → Live again → End (Ctrl+E, with the confirmation) → the
+recording appears in Recordings and plays (and seeks); a wrong stream key (QA
+override) → "Stream key rejected"; the app restarted → still signed in (the
+stored session) → Sign out → the sign-in form, the stored tokens gone.
+Screenshots of sign-in, studio live (with viewers) and recordings go to
+docs/screenshots/. On a failure the page's state and a screenshot are kept."""
+import base64, hashlib, hmac, http.client, json, os, random, socket, struct, subprocess, sys, time, urllib.request, urllib.error
 
 ENV = os.environ
 APP = ENV["APP_BINARY"]
 STACK = ENV["STACK_DIR"]
 CLI = ENV["MENTORCAST_BIN"]
 RTMP_PORT = ENV["RTMP_PORT"]
+HTTP_PORT = ENV.get("HTTP_PORT")
 SHOTS = ENV.get("SCREENSHOTS", "docs/screenshots")
 USERS = json.load(open(os.path.join(STACK, "users.json")))
 
@@ -26,11 +33,18 @@ def log(*a):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A free port below the ephemeral range (see scripts/app-harness.sh), not one of the stack's."""
+    taken = {ENV.get(k) for k in ("RTMP_PORT", "RTMPS_PORT", "HTTP_PORT", "SERVER_PORT", "COGNITO_PORT")}
+    while True:
+        p = random.randrange(20000, 32000)
+        if str(p) in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+                return p
+            except OSError:
+                pass
 
 
 class Driver:
@@ -89,6 +103,38 @@ class Driver:
         self.req("POST", self.s(f"/element/{el}/clear"), {})
         if text:
             self.req("POST", self.s(f"/element/{el}/value"), {"text": text})
+
+    def keys(self, *chords):
+        """Presses each chord (e.g. ("ctrl", "l")) as real key events through WebDriver actions."""
+        mods = {"ctrl": "\ue009", "shift": "\ue008", "alt": "\ue00a"}
+        acts = []
+        for chord in chords:
+            ks = [mods.get(k, k) for k in chord]
+            acts += [{"type": "keyDown", "value": k} for k in ks] + [{"type": "keyUp", "value": k} for k in reversed(ks)]
+        self.req("POST", self.s("/actions"), {"actions": [{"type": "key", "id": "keyboard", "actions": acts}]})
+        self.req("DELETE", self.s("/actions"))
+
+    def dump(self):
+        """What the page shows, for a failure's report (never raises)."""
+        try:
+            state = self.js(
+                "const t = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };"
+                "const b = document.getElementById('golive');"
+                "return {url: location.href, screen: document.querySelector('main') && document.querySelector('main').id,"
+                " status: t('status-title'), detail: t('status-detail'), hint: t('source-hint'), error: t('signin-error'),"
+                " golive: b ? {text: b.textContent, disabled: b.disabled} : null,"
+                " camera: (document.getElementById('camera') || {}).value, mic: (document.getElementById('mic') || {}).value,"
+                " toasts: [...document.querySelectorAll('.toast')].map(e => e.textContent)};"
+            )
+            log("page state:", json.dumps(state))
+            png = base64.b64decode(self.req("GET", self.s("/screenshot"), timeout=10))
+            path = os.path.join(ENV.get("FAILURE_DIR", "target"), "app-e2e-failure.png")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(png)
+            log("failure screenshot", path)
+        except Exception as e:  # the session may be gone
+            log("no page state:", e)
 
     def text(self, css):
         return self.js("const e=document.querySelector(arguments[0]); return e ? e.textContent : null;", css)
@@ -153,39 +199,135 @@ def cli(*args, **kw):
     return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, **kw)
 
 
+def totp(secret, at=None, step=30):
+    """RFC 6238 code (SHA-1, 6 digits) for a base32 secret: what an authenticator app shows."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    mac = hmac.new(key, struct.pack(">Q", int((at or time.time()) // step)), hashlib.sha1).digest()
+    o = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[o:o + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def sign_in_form(d):
+    d.wait("the sign-in form", lambda: d.js("return !!document.getElementById('username') && !document.getElementById('username').disabled"), timeout=30)
+
+
+def submit_credentials(d, username, password):
+    sign_in_form(d)
+    d.type("#username", username)
+    d.type("#password", password)
+    d.click("#signin-submit")
+
+
+def sign_out(d):
+    d.click("#signout")
+    sign_in_form(d)
+
+
+def new_password_challenge(d):
+    """A temporary password leads to the new-password screen; the pool's rules are checked first."""
+    submit_credentials(d, "newmentor", USERS["newmentor"]["password"])
+    d.wait("the new-password form", lambda: d.js("return !!document.getElementById('new-password')"), timeout=30)
+    rules = d.text("#signin-form p.muted")
+    assert "at least 10 characters" in rules, rules
+    assert d.text("#signin-error") == "", "a stale error on the new-password screen"
+    d.type("#new-password", "short")
+    d.type("#new-password-again", "short")
+    d.click("#new-password-submit")
+    msg = d.wait_text("#signin-error", lambda t: t.strip() != "", timeout=15)
+    assert "at least 10 characters" in msg and "password policy" in msg, msg
+    d.screenshot("sign-in-new-password.png")
+    fresh = f"Fresh-{os.getpid()}-Pw9!"
+    d.type("#new-password", fresh)
+    d.type("#new-password-again", fresh)
+    d.click("#new-password-submit")
+    d.wait_text("#whoami", lambda t: t == "newmentor", timeout=30)
+    sign_out(d)
+    # the new password is the password now
+    submit_credentials(d, "newmentor", fresh)
+    d.wait_text("#whoami", lambda t: t == "newmentor", timeout=30)
+    sign_out(d)
+    log("new-password challenge: ok")
+
+
+def mfa_challenge(d):
+    """TOTP MFA: a wrong code is refused with its message, the authenticator's code signs in."""
+    secret = USERS["mfamentor"]["totp_secret"]
+    submit_credentials(d, "mfamentor", USERS["mfamentor"]["password"])
+    d.wait("the MFA form", lambda: d.js("return !!document.getElementById('mfa-code')"), timeout=30)
+    now = time.time()
+    wrong = next(c for c in (f"{(int(totp(secret, now)) + k) % 1_000_000:06d}" for k in range(1, 10))
+                 if c not in {totp(secret, now + dt) for dt in (-60, -30, 0, 30, 60)})
+    d.type("#mfa-code", wrong)
+    d.click("#mfa-submit")
+    msg = d.wait_text("#signin-error", lambda t: t.strip() != "", timeout=15)
+    assert msg.lower().startswith("wrong mfa code"), msg
+    d.screenshot("sign-in-mfa.png")
+    if d.js("return !!document.getElementById('mfa-code')"):
+        d.type("#mfa-code", totp(secret))
+        d.click("#mfa-submit")
+    else:  # the pool ended that sign-in: the app is back at the credentials, saying why
+        log("MFA: the challenge ended after the wrong code; signing in again:", d.text("#signin-error"))
+        submit_credentials(d, "mfamentor", USERS["mfamentor"]["password"])
+        d.wait("the MFA form", lambda: d.js("return !!document.getElementById('mfa-code')"), timeout=30)
+        d.type("#mfa-code", totp(secret))
+        d.click("#mfa-submit")
+    d.wait_text("#whoami", lambda t: t == "mfamentor", timeout=30)
+    sign_out(d)
+    log("MFA challenge: ok")
+
+
+def watch_titles(d):
+    """Records every status title the page shows from now on (a transient one such as
+    "Reconnecting…" may last less than one WebDriver round trip)."""
+    d.js("window.__titles = []; const el = document.getElementById('status-title');"
+         "window.__titlesObs && window.__titlesObs.disconnect();"
+         "window.__titlesObs = new MutationObserver(() => window.__titles.push(el.textContent));"
+         "window.__titlesObs.observe(el, {childList: true, characterData: true, subtree: true});")
+
+
 def main():
+    # WebDriver screenshots hang when WebKit draws without accelerated compositing (what it
+    # chooses by itself with no GPU, as under Xvfb): keep compositing on for this test.
+    os.environ.setdefault("WEBKIT_DISABLE_COMPOSITING_MODE", "0")
     d, driver_proc = start_driver()
     sim = None
     try:
         t0 = time.time()
         d.start()
-        d.wait("the sign-in form", lambda: d.js("return !!document.getElementById('username')"), timeout=30)
+        sign_in_form(d)
         log(f"session + sign-in form in {time.time() - t0:.2f}s")
         d.screenshot("sign-in.png")
 
         # wrong password: issue 3's message
-        d.type("#username", "mentor1")
-        d.type("#password", "not-the-password-1A!")
-        d.click("#signin-submit")
+        submit_credentials(d, "mentor1", "not-the-password-1A!")
         msg = d.wait_text("#signin-error", lambda t: t.strip() != "", timeout=30)
         assert msg == "Wrong username or password.", msg
         d.screenshot("sign-in-wrong-password.png")
 
+        new_password_challenge(d)
+        mfa_challenge(d)
+
         # sign in
-        d.type("#password", USERS["mentor1"]["password"])
-        d.click("#signin-submit")
+        submit_credentials(d, "mentor1", USERS["mentor1"]["password"])
         d.wait_text("#whoami", lambda t: t == "mentor1", timeout=30)
         app = d.wait_text("#channel-app", lambda t: t.startswith("room-"), timeout=30)
         log("channel", app)
+        # the key: masked with nothing of the secret shown; Reveal shows it, Hide masks it again
         key_masked = d.text("#stream-key")
-        assert "•" in key_masked, key_masked
+        assert key_masked == "sk_" + "•" * 12, key_masked
+        d.click("#reveal-key")
+        key = d.wait_text("#stream-key", lambda t: "•" not in t, timeout=10)
+        assert key.startswith("sk_") and len(key) >= 20, "revealed key looks wrong"
+        d.click("#reveal-key")
+        d.wait_text("#stream-key", lambda t: t == key_masked, timeout=10)
+        assert key not in d.js("return document.body.innerHTML"), "the key stays in the page after Hide"
         d.wait("preview frames", lambda: d.js("const i=document.getElementById('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
         assert d.js("return document.getElementById('camera').value") == "synthetic"
         assert d.js("return document.getElementById('mic').value") == "synthetic"
         d.wait("mic level", lambda: d.js("return parseFloat(document.getElementById('meter-fill').style.width || '0') > 0"), timeout=10)
 
-        # go live
-        d.click("#golive")
+        # go live with the keyboard shortcut
+        d.keys(("ctrl", "l"))
         d.wait_text("#status-title", lambda t: t.startswith("Live"), timeout=40)
         log("live")
 
@@ -196,15 +338,23 @@ def main():
         assert v.returncode == 0, f"verify failed: {v.stdout}\n{v.stderr}"
 
         # simulated viewers appear in the count (pushed over SSE)
-        sim = subprocess.Popen([CLI, "simulate-viewers", "--app", app, "--count", "5", "--duration", "30"], env=dict(ENV, MENTORCAST_CONFIG=os.path.join(STACK, "config.toml")), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sim = subprocess.Popen([CLI, "simulate-viewers", "--app", app, "--count", "5", "--duration", "60"], env=dict(ENV, MENTORCAST_CONFIG=os.path.join(STACK, "config.toml")), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         d.wait_text("#viewers-active", lambda t: t.isdigit() and int(t) >= 5, timeout=20)
         peak = int(d.text("#viewers-peak"))
         assert peak >= 5, peak
         d.wait("health figures", lambda: d.text("#health-fps") not in (None, "–") and d.text("#health-bitrate") not in (None, "–"), timeout=10)
         d.screenshot("studio-live.png")
 
-        # end, with the confirmation
-        d.click("#golive")
+        # the ingest drops the stream: "Reconnecting…", then live again by itself
+        watch_titles(d)
+        with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/control/drop/publisher?app={app}", timeout=10) as r:
+            dropped = r.read().decode().strip()
+        assert dropped == "1", f"nginx dropped {dropped!r} publishers"
+        d.wait("Reconnecting… then Live", lambda: (lambda t: any(x.startswith("Reconnecting") for x in t) and t[-1].startswith("Live"))(d.js("return window.__titles")), timeout=40)
+        log("reconnected; titles seen:", d.js("return window.__titles"))
+
+        # end with the keyboard shortcut, which asks for the confirmation too
+        d.keys(("ctrl", "e"))
         d.wait("the end confirmation", lambda: d.js("return !!document.getElementById('confirm-end')"), timeout=5)
         d.screenshot("studio-end-confirm.png")
         d.click("#confirm-end")
@@ -263,8 +413,23 @@ def main():
         d.type("#override-url", "")
         d.click("#save-settings")
         d.wait_text("#settings-msg", lambda t: t == "Saved.", timeout=10)
+
+        # the session is remembered across a restart of the app; Sign out forgets it
+        d.stop()
+        d.start()
+        d.wait_text("#whoami", lambda t: t == "mentor1", timeout=30)
+        tokens = os.path.join(ENV["HOME"], ".config", "mentorcast", "tokens.json")
+        assert os.path.exists(tokens), "no stored session"
+        sign_out(d)
+        d.wait_text("#signin-notice", lambda t: t.startswith("Signed out"), timeout=10)
+        assert d.text("#signin-error") == "", d.text("#signin-error")
+        assert not os.path.exists(tokens) or "refresh" not in open(tokens).read().lower(), "tokens left after sign-out"
         log("PASS")
         print("1 passed, 0 failed")
+    except Exception:
+        if d.sid:
+            d.dump()
+        raise
     finally:
         if sim:
             sim.terminate()

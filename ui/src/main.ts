@@ -32,9 +32,11 @@ export function painted(): Promise<void> {
 (window as unknown as { mentorcastPainted: () => Promise<void> }).mentorcastPainted = painted;
 
 // ---------- Sign in ----------
-function signInScreen(message?: string): void {
+/** The sign-in form; `error` says why it is shown (a failure), `notice` what just happened (e.g. signed out). */
+function signInScreen(error?: string, notice?: string): void {
   ui.me = null;
-  const err = h("p", { id: "signin-error", class: "error", role: "alert" }, message ?? "");
+  const err = h("p", { id: "signin-error", class: "error", role: "alert" }, error ?? "");
+  const note = h("p", { id: "signin-notice", class: "notice", role: "status" }, notice ?? "");
   const form = h("form", { id: "signin-form", class: "card signin" });
   const title = h("h1", {}, "Sign in to Mentorcast");
   const subtitle = h("p", { class: "muted" }, "Use your mentor account to broadcast your classes.");
@@ -51,10 +53,12 @@ function signInScreen(message?: string): void {
       h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true }),
       err,
       h("button", { id: "signin-submit", type: "submit", class: "primary" }, "Sign in"),
+      note,
     );
     form.onsubmit = async (ev) => {
       ev.preventDefault();
       err.textContent = "";
+      note.textContent = "";
       busy(true);
       try {
         const u = (byId<HTMLInputElement>("username")!).value;
@@ -67,9 +71,20 @@ function signInScreen(message?: string): void {
       }
     };
   };
+  // A challenge answered too late (or the app restarted): back to the credentials, saying why.
+  const challengeFailed = (e: unknown) => {
+    if (e instanceof CommandError && e.error.kind === "signed_out") {
+      credentials();
+      err.textContent = e.error.message;
+    } else {
+      err.textContent = errorOf(e);
+    }
+  };
+  const back = () => h("button", { id: "signin-back", type: "button", class: "ghost", onclick: () => { err.textContent = ""; credentials(); } }, "Back");
   const next = (step: Parameters<typeof viewForStep>[0]) => {
     const v = viewForStep(step);
     if (step.step === "signed_in") return enter(step.me);
+    err.textContent = "";
     if (v === "new-password" && step.step === "new_password_required") {
       clear(
         form,
@@ -80,7 +95,7 @@ function signInScreen(message?: string): void {
         h("label", { for: "new-password-again" }, "New password again"),
         h("input", { id: "new-password-again", type: "password", autocomplete: "new-password", required: true }),
         err,
-        h("button", { id: "new-password-submit", type: "submit", class: "primary" }, "Set password and sign in"),
+        h("div", { class: "row" }, back(), h("button", { id: "new-password-submit", type: "submit", class: "primary" }, "Set password and sign in")),
       );
       form.onsubmit = async (ev) => {
         ev.preventDefault();
@@ -90,7 +105,7 @@ function signInScreen(message?: string): void {
         try {
           next(await call(commands.answerNewPassword(a)));
         } catch (e) {
-          err.textContent = errorOf(e);
+          challengeFailed(e);
         } finally {
           busy(false);
         }
@@ -103,7 +118,7 @@ function signInScreen(message?: string): void {
         h("label", { for: "mfa-code" }, "Code"),
         h("input", { id: "mfa-code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6, required: true, autofocus: true }),
         err,
-        h("button", { id: "mfa-submit", type: "submit", class: "primary" }, "Verify"),
+        h("div", { class: "row" }, back(), h("button", { id: "mfa-submit", type: "submit", class: "primary" }, "Verify")),
       );
       form.onsubmit = async (ev) => {
         ev.preventDefault();
@@ -111,7 +126,7 @@ function signInScreen(message?: string): void {
         try {
           next(await call(commands.answerMfa(byId<HTMLInputElement>("mfa-code")!.value)));
         } catch (e) {
-          err.textContent = errorOf(e);
+          challengeFailed(e);
         } finally {
           busy(false);
         }
@@ -163,7 +178,7 @@ async function signOut(): Promise<void> {
   try {
     const msg = await call(commands.signOut());
     ui.channel = null;
-    signInScreen(msg);
+    signInScreen(undefined, msg);
   } catch (e) {
     toast(errorOf(e));
   }
@@ -244,7 +259,7 @@ function studio(root: HTMLElement): void {
   const bitrate = h("input", { id: "bitrate", type: "number", min: 300, max: 8000, step: 100, value: 3000, "aria-label": "Video bitrate (kbps)" });
 
   const channelBox = h("div", { id: "channel", class: "channel" }, h("p", { class: "muted" }, "Loading your channel…"));
-  const goLive = h("button", { id: "golive", class: "primary big", onclick: () => void toggleLive() }, "Go Live");
+  const goLive = h("button", { id: "golive", class: "primary big", disabled: true, onclick: () => void toggleLive() }, "Go Live");
 
   root.replaceChildren(
     h(
@@ -295,7 +310,11 @@ function studio(root: HTMLElement): void {
   );
   if (ui.status) renderStatus(ui.status);
   renderViewers(ui.viewers);
-  void loadDevices(camera, mic).then(() => restartPreview());
+  void loadDevices(camera, mic).then(() => {
+    if (ui.status) renderStatus(ui.status);
+    else goLive.disabled = !sourcesReady();
+    return restartPreview();
+  });
   void loadChannel(channelBox);
 }
 
@@ -377,7 +396,7 @@ function renderChannel(box: HTMLElement, c: ChannelView): void {
 
 async function toggleLive(): Promise<void> {
   const mode = buttonMode(ui.status?.state ?? "idle");
-  if (mode === "busy") return;
+  if (mode === "busy" || (mode === "go-live" && !sourcesReady())) return;
   if (mode === "end") {
     if (await confirmDialog("End the class?", "Viewers will see the stream stop. The recording appears in Recordings shortly.", "End broadcast", "confirm-end")) {
       try {
@@ -401,7 +420,13 @@ async function toggleLive(): Promise<void> {
   }
 }
 
+/** The device lists are in (Go Live needs a chosen camera and microphone). */
+function sourcesReady(): boolean {
+  return (byId<HTMLSelectElement>("camera")?.options.length ?? 0) > 0 && (byId<HTMLSelectElement>("mic")?.options.length ?? 0) > 0;
+}
+
 function renderStatus(s: BroadcastStatus): void {
+  const was = ui.status?.state;
   ui.status = s;
   const title = byId("status-title");
   if (!title) return;
@@ -417,7 +442,7 @@ function renderStatus(s: BroadcastStatus): void {
   const mode = buttonMode(s.state);
   btn.textContent = mode === "end" ? "End" : mode === "busy" ? (s.state === "ending" ? "Ending…" : "Connecting…") : "Go Live";
   btn.className = mode === "end" ? "danger big" : "primary big";
-  btn.disabled = mode === "busy";
+  btn.disabled = mode === "busy" || (mode === "go-live" && !sourcesReady());
   for (const id of ["camera", "mic", "preset", "bitrate"]) {
     const el = byId<HTMLInputElement>(id);
     if (el) el.disabled = mode !== "go-live";
@@ -429,7 +454,8 @@ function renderStatus(s: BroadcastStatus): void {
   setStat("health-delay", s.state === "live" ? `${Math.round(num(hh.queue_delay_ms))} ms` : "–", null);
   const chart = byId<HTMLCanvasElement>("chart");
   if (chart) drawChart(chart, hh.bitrate_history.map(num), hh.target_kbps);
-  if ((s.state === "ended" || s.state === "failed") && ui.tab === "studio") void restartPreview();
+  // back to the preview once a broadcast is over (only on that change: not on every repaint)
+  if ((s.state === "ended" || s.state === "failed") && was !== undefined && was !== s.state && ui.tab === "studio") void restartPreview();
 }
 
 function setStat(id: string, text: string, level: Parameters<typeof levelClass>[0]): void {

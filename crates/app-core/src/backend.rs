@@ -23,10 +23,14 @@ pub fn api_error(e: ApiError) -> UiError {
     }
 }
 
-/// `sk_AbCd…` → `sk_A••••••••••••`: enough to tell keys apart, not to use one.
+/// `sk_AbCd…` → `sk_••••••••••••`: only the key's type prefix (`sk_`, not secret)
+/// stays visible, no character of the secret part (the issue date tells keys apart).
 pub fn mask_key(key: &str) -> String {
-    let shown: String = key.chars().take(4).collect();
-    format!("{shown}{}", "•".repeat(12))
+    let prefix = match key.find('_') {
+        Some(i) if i <= 3 && key[..i].chars().all(|c| c.is_ascii_alphabetic()) => &key[..=i],
+        _ => "",
+    };
+    format!("{prefix}{}", "•".repeat(12))
 }
 
 pub fn channel_view(c: &Channel) -> ChannelView {
@@ -182,9 +186,10 @@ mod tests {
 
     #[test]
     fn the_key_is_masked() {
-        let m = mask_key("sk_abcdefghijklmnopqrstuvwxyz012345");
-        assert!(m.starts_with("sk_a"));
-        assert!(!m.contains("bcdef"));
+        assert_eq!(mask_key("sk_abcdefghijklmnopqrstuvwxyz012345"), format!("sk_{}", "•".repeat(12)));
+        // a key of another shape shows nothing of itself
+        assert_eq!(mask_key("abcdef_ghijkl"), "•".repeat(12));
+        assert_eq!(mask_key("a"), "•".repeat(12));
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub fn describe(state: &SessionState, elapsed_s: f64) -> (String, String) {
         SessionState::Connecting => ("Connecting…".into(), "Reaching the ingest and offering the stream key.".into()),
         SessionState::Live => (format!("Live {}", format_elapsed(elapsed_s)), "Your class is on air. End it with End (Ctrl+E).".into()),
         SessionState::Reconnecting { attempt, max_attempts, reason } => (
-            format!("Reconnecting… (attempt {attempt} of {max_attempts})"),
+            // attempt 0: the connection just dropped and the first attempt is still to come
+            if *attempt == 0 { "Reconnecting…".to_string() } else { format!("Reconnecting… (attempt {attempt} of {max_attempts})") },
             format!("The connection dropped ({reason}). Mentorcast keeps trying; check your network. Viewers see the stream resume by itself."),
         ),
         SessionState::Ending => ("Ending…".into(), "Sending what is left and closing the stream.".into()),
@@ -147,6 +148,8 @@ mod tests {
         assert_eq!(describe(&SessionState::Failed { kind: FailureKind::CannotConnect, reason: "refused".into() }, 0.0).0, "Ingest unreachable");
         let r = SessionState::Reconnecting { attempt: 2, max_attempts: 25, reason: "reset".into() };
         assert_eq!(describe(&r, 0.0).0, "Reconnecting… (attempt 2 of 25)");
+        let dropped = SessionState::Reconnecting { attempt: 0, max_attempts: 25, reason: "reset".into() };
+        assert_eq!(describe(&dropped, 0.0).0, "Reconnecting…");
     }
 
     #[test]

@@ -216,6 +216,11 @@ impl PreviewRunner {
         self.halt();
     }
 
+    /// One thread per source pulled (video, audio).
+    pub fn sources(&self) -> usize {
+        self.threads.len()
+    }
+
     fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {

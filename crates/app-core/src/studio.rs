@@ -3,6 +3,7 @@
 //! frames sent), and turns the engine's state, stats and audio level — and the
 //! backend's viewer count — into UI events through a [`StudioSink`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mentorcast_devices::{CameraSelector, CameraSource, MicSelector, MicSource};
@@ -59,6 +60,9 @@ pub struct Sources {
 
 /// Opens the sources the pickers name (blocking: call off the async threads).
 pub fn open_sources(camera: &str, microphone: &str, preset: Preset, video_kbps: u32) -> Result<Sources, UiError> {
+    if camera.trim().is_empty() || microphone.trim().is_empty() {
+        return Err(UiError::new(ErrorKindDto::BadInput, "choose a camera and a microphone (or None) first"));
+    }
     let (w, h) = preset.size();
     let fps = preset.fps();
     let (video, video_settings): (Option<Box<dyn VideoSource>>, _) = match camera {
@@ -121,6 +125,11 @@ pub struct Studio {
     sink: Arc<dyn StudioSink>,
     frames: Arc<Mutex<Option<FrameSink>>>,
     preview: Mutex<Option<PreviewRunner>>,
+    /// Bumped by every preview start and Go Live: a preview whose sources finish
+    /// opening after a newer request (or Go Live) is not installed.
+    epoch: AtomicU64,
+    /// Go Live is opening the sources (no preview may start meanwhile).
+    starting: Arc<std::sync::atomic::AtomicBool>,
     live: Arc<Mutex<Option<Live>>>,
     status: Arc<Mutex<BroadcastStatus>>,
 }
@@ -131,7 +140,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Studio {
     pub fn new(sink: Arc<dyn StudioSink>) -> Self {
-        Self { sink, frames: Arc::new(Mutex::new(None)), preview: Mutex::new(None), live: Arc::new(Mutex::new(None)), status: Arc::new(Mutex::new(BroadcastStatus::default())) }
+        Self { sink, frames: Arc::new(Mutex::new(None)), preview: Mutex::new(None), epoch: Default::default(), starting: Default::default(), live: Arc::new(Mutex::new(None)), status: Arc::new(Mutex::new(BroadcastStatus::default())) }
     }
 
     /// Preview frames go here from now on (replacing the previous receiver).
@@ -159,18 +168,23 @@ impl Studio {
 
     /// (Re)starts the preview of these sources; not while live (the live preview shows what is sent).
     pub async fn start_preview(&self, camera: String, microphone: String, preset: Preset) -> Result<(), UiError> {
-        if self.is_live() {
+        if self.is_live() || self.starting.load(Ordering::SeqCst) {
             return Ok(());
         }
+        let me = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         self.stop_preview();
+        tracing::debug!(%camera, %microphone, "preview: opening the sources");
         let s = tokio::task::spawn_blocking(move || open_sources(&camera, &microphone, preset, preset.default_kbps()))
             .await
             .map_err(|e| UiError::new(ErrorKindDto::Other, format!("opening the sources failed: {e}")))??;
-        // Went live (or another preview started) while the sources opened: this one is not wanted.
+        // Go Live or a newer preview came while the sources opened: this one is not wanted.
         let mut slot = lock(&self.preview);
-        if self.is_live() || slot.is_some() {
+        if self.epoch.load(Ordering::SeqCst) != me || self.is_live() || self.starting.load(Ordering::SeqCst) {
+            tracing::debug!("preview: not wanted any more (live, or a newer preview)");
             return Ok(());
         }
+        drop(slot.take());
+        tracing::debug!("preview: started");
         let sink = self.sink.clone();
         *slot = Some(PreviewRunner::start(s.video, s.audio, self.frame_fanout(), Arc::new(move |l| sink.level(level_of(l)))));
         Ok(())
@@ -186,10 +200,21 @@ impl Studio {
         if !(300..=8000).contains(&req.video_kbps) {
             return Err(UiError::new(ErrorKindDto::BadInput, "choose a video bitrate between 300 and 8000 kbps (ingests accept up to 8.5 Mbps in all)"));
         }
-        if self.is_live() {
+        if self.is_live() || self.starting.swap(true, Ordering::SeqCst) {
             return Err(UiError::new(ErrorKindDto::Busy, "already live: end the broadcast first"));
         }
+        // cleared however this ends (error, or the live slot is filled)
+        struct Starting(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Starting {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
+        let _starting = Starting(self.starting.clone());
+        tracing::debug!(camera = %req.camera, microphone = %req.microphone, "go live: stopping the preview");
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.stop_preview();
+        tracing::debug!("go live: opening the sources");
         let (camera, mic, preset, kbps) = (req.camera.clone(), req.microphone.clone(), req.preset, req.video_kbps);
         let sources = tokio::task::spawn_blocking(move || open_sources(&camera, &mic, preset, kbps))
             .await
@@ -204,6 +229,7 @@ impl Studio {
             reconnect: ReconnectPolicy::default(),
         };
         let destination = Some(target.service.to_string());
+        tracing::debug!("go live: starting the broadcast");
         let broadcast = Broadcast::start(config, video, sources.audio);
         let (viewers_stop, viewers_rx) = tokio::sync::watch::channel(false);
         let mut guard = lock(&self.live);
@@ -292,4 +318,67 @@ impl Studio {
 
 async fn broadcast_wait(b: Broadcast) -> Result<mentorcast_engine::Stats, mentorcast_engine::BroadcastFailure> {
     b.wait().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NullSink;
+    impl StudioSink for NullSink {
+        fn status(&self, _: BroadcastStatus) {}
+        fn level(&self, _: MicLevel) {}
+        fn viewers(&self, _: ViewerCountView) {}
+    }
+
+    fn closed_port_target() -> Target {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Target { service: Service::parse(&format!("rtmp://127.0.0.1:{port}/live"), Some("k")).unwrap(), tls: TlsOptions::default(), app: None }
+    }
+
+    fn request() -> GoLiveRequest {
+        GoLiveRequest { camera: "synthetic".into(), microphone: "synthetic".into(), preset: Preset::P480p30, video_kbps: 1000 }
+    }
+
+    fn preview_running(s: &Studio) -> bool {
+        lock(&s.preview).is_some()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_preview_racing_go_live_is_never_left_running_beside_the_broadcast() {
+        for round in 0..20 {
+            let s = Studio::new(Arc::new(NullSink));
+            // the preview's sources open on another thread while Go Live opens its own
+            let (p, g) = tokio::join!(s.start_preview("synthetic".into(), "synthetic".into(), Preset::P480p30), async {
+                if round % 2 == 1 {
+                    tokio::task::yield_now().await;
+                }
+                s.go_live(request(), closed_port_target(), None).await
+            });
+            p.unwrap();
+            g.unwrap();
+            assert!(!preview_running(&s), "round {round}: a preview runs beside the broadcast");
+            // and a preview asked for while live does not start either
+            s.start_preview("synthetic".into(), "synthetic".into(), Preset::P480p30).await.unwrap();
+            assert!(!preview_running(&s) || !s.is_live(), "round {round}: preview started while live");
+            let _ = s.end();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_newest_preview_request_wins() {
+        let s = Studio::new(Arc::new(NullSink));
+        // the older request (video only, quicker to open) finishes first; the newer one still wins
+        let (a, b) = tokio::join!(s.start_preview("synthetic".into(), "none".into(), Preset::P480p30), s.start_preview("synthetic".into(), "synthetic".into(), Preset::P1080p30));
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(lock(&s.preview).as_ref().map(|p| p.sources()), Some(2));
+    }
+
+    #[test]
+    fn empty_source_ids_are_refused_before_any_device_is_opened() {
+        let e = open_sources("", "synthetic", Preset::P480p30, 1000).err().unwrap();
+        assert_eq!(e.kind, ErrorKindDto::BadInput);
+        assert!(open_sources("synthetic", " ", Preset::P480p30, 1000).is_err());
+    }
 }
