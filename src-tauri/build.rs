@@ -12,6 +12,7 @@ const COMMANDS: &[&str] = &[
     "rotate_key",
     "list_devices",
     "start_preview",
+    "preview_url",
     "stop_preview",
     "go_live",
     "end_live",

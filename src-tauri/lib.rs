@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use mentorcast_app_core::account::Account;
 use mentorcast_app_core::backend::Backend;
 use mentorcast_app_core::settings::{origin_of, AppSettings, Config};
+use mentorcast_app_core::stream::{PreviewStream, StreamError};
 use mentorcast_app_core::studio::{self, Studio, StudioSink};
 use mentorcast_app_core::*;
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tauri::ipc::InvokeResponseBody;
 use tauri::{Manager, Runtime, State};
 use tauri_specta::{collect_commands, collect_events, Event};
 
@@ -41,6 +41,7 @@ pub struct AppState {
     pub account: Arc<Account>,
     pub backend: Arc<Backend>,
     pub studio: Studio,
+    pub preview: Arc<PreviewStream>,
 }
 
 struct Emitter<R: Runtime>(tauri::AppHandle<R>);
@@ -58,12 +59,13 @@ impl<R: Runtime> StudioSink for Emitter<R> {
 }
 
 impl AppState {
-    pub fn new<R: Runtime>(app: &tauri::AppHandle<R>, config: Config, settings_path: Option<PathBuf>) -> Self {
+    pub fn new<R: Runtime>(app: &tauri::AppHandle<R>, config: Config, settings_path: Option<PathBuf>, preview: Arc<PreviewStream>) -> Self {
         let settings = settings_path.as_deref().map(AppSettings::load).unwrap_or_default();
         let account = Arc::new(Account::new(config.cognito.clone(), settings.store_choice()));
         let backend = Arc::new(Backend::new(config.api_url(), account.clone()));
         let studio = Studio::new(Arc::new(Emitter(app.clone())));
-        Self { config, settings_path, settings: Mutex::new(settings), account, backend, studio }
+        studio.set_frame_sink(Some(preview.clone()));
+        Self { config, settings_path, settings: Mutex::new(settings), account, backend, studio, preview }
     }
 
     fn settings(&self) -> AppSettings {
@@ -178,29 +180,18 @@ async fn list_devices() -> Res<DeviceList> {
     tokio::task::spawn_blocking(studio::devices).await.map_err(|e| UiError::new(ErrorKindDto::Other, format!("listing devices failed: {e}")))
 }
 
-/// One JPEG preview frame: sent raw over the channel (an ArrayBuffer in the UI), never as JSON.
-pub struct PreviewFrame(pub Vec<u8>);
-
-impl tauri::ipc::IpcResponse for PreviewFrame {
-    fn body(self) -> tauri::Result<InvokeResponseBody> {
-        Ok(InvokeResponseBody::Raw(self.0))
-    }
-}
-
-impl specta::Type for PreviewFrame {
-    fn definition(_: &mut specta::Types) -> specta::datatype::DataType {
-        specta::datatype::DataType::Reference(specta_typescript::define("ArrayBuffer"))
-    }
-}
-
-/// Starts the preview; JPEG frames (≤ 15 fps) arrive on `frames`.
+/// Starts the preview of these sources; the frames are on [`preview_url`]'s stream.
 #[tauri::command]
 #[specta::specta]
-async fn start_preview(state: State<'_, AppState>, camera: String, microphone: String, preset: Preset, frames: tauri::ipc::Channel<PreviewFrame>) -> Res<()> {
-    state.studio.set_frame_sink(Some(Arc::new(move |jpeg: Vec<u8>| {
-        let _ = frames.send(PreviewFrame(jpeg));
-    })));
+async fn start_preview(state: State<'_, AppState>, camera: String, microphone: String, preset: Preset) -> Res<()> {
     state.studio.start_preview(camera, microphone, preset).await
+}
+
+/// The preview's MJPEG stream on 127.0.0.1 (≤ 15 fps JPEG frames; the URL carries a random token).
+#[tauri::command]
+#[specta::specta]
+async fn preview_url(state: State<'_, AppState>) -> Res<String> {
+    Ok(state.preview.url().to_string())
 }
 
 #[tauri::command]
@@ -279,6 +270,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             rotate_key,
             list_devices,
             start_preview,
+            preview_url,
             stop_preview,
             go_live,
             end_live,
@@ -316,9 +308,12 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 }
 
 /// Registers the typed events and the shared state (in `setup`, or after `build` in tests).
-pub fn init<R: Runtime>(app: &tauri::AppHandle<R>, config: Config, settings_path: Option<PathBuf>) {
+/// Mounts the events and the state; `preview` must be bound (its origin is in the CSP).
+pub fn init<R: Runtime>(app: &tauri::AppHandle<R>, config: Config, settings_path: Option<PathBuf>, mut preview: PreviewStream) -> Result<(), StreamError> {
     specta_builder::<R>().mount_events(app);
-    app.manage(AppState::new(app, config, settings_path));
+    tauri::async_runtime::block_on(async { preview.serve() })?;
+    app.manage(AppState::new(app, config, settings_path, Arc::new(preview)));
+    Ok(())
 }
 
 /// Without a GPU render node WebKitGTK composites through software GL (llvmpipe),
@@ -345,16 +340,26 @@ pub fn run() {
             Config::default()
         }
     };
+    let preview = match PreviewStream::bind() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("Mentorcast could not start: {e}");
+            std::process::exit(1);
+        }
+    };
     let mut context = tauri::generate_context!();
-    // The signed recording URLs are on the backend's origin: allow exactly that one for media and thumbnails.
+    // The signed recording URLs are on the backend's origin: allow exactly that one for media
+    // and thumbnails; the preview's stream is on its own loopback origin.
     let origin = origin_of(&config.api_url()).unwrap_or_else(|| "'none'".into());
     if let Some(csp) = context.config_mut().app.security.csp.take() {
-        let policy = csp.to_string().replace("__BACKEND_ORIGIN__", &origin);
+        let policy = csp.to_string().replace("__BACKEND_ORIGIN__", &origin).replace("__PREVIEW_ORIGIN__", preview.origin());
         context.config_mut().app.security.csp = Some(tauri::utils::config::Csp::Policy(policy));
     }
+    let preview = std::sync::Mutex::new(Some(preview));
     let settings_path = std::env::var_os("MENTORCAST_APP_SETTINGS").map(PathBuf::from).or_else(AppSettings::default_path);
     let app = build_app(tauri::Builder::default()).setup(move |app| {
-        init(app.handle(), config.clone(), settings_path.clone());
+        let preview = preview.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or("set up twice")?;
+        init(app.handle(), config.clone(), settings_path.clone(), preview)?;
         Ok(())
     });
     if let Err(e) = app.run(context) {

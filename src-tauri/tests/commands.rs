@@ -14,7 +14,7 @@ use tauri::{Listener, WebviewWindow};
 
 fn app(settings: Option<std::path::PathBuf>) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
     let app = mentorcast_app_lib::build_app(mock_builder()).build(tauri::generate_context!()).expect("the app builds on the mock runtime");
-    mentorcast_app_lib::init(app.handle(), Config::default(), settings);
+    mentorcast_app_lib::init(app.handle(), Config::default(), settings, mentorcast_app_core::stream::PreviewStream::bind().unwrap()).unwrap();
     let w = tauri::WebviewWindowBuilder::new(&app, "main", Default::default()).build().expect("a main window");
     (app, w)
 }
@@ -114,4 +114,50 @@ fn typescript_bindings_are_current() {
     }
     let have = std::fs::read_to_string(&committed).unwrap_or_default();
     assert!(have == want, "ui/src/bindings.ts is stale: run `make bindings` (UPDATE_BINDINGS=1 cargo test -p mentorcast-app --test commands typescript_bindings_are_current)");
+}
+
+/// The capability allows exactly the commands the UI's bindings call (one was once
+/// missing: the UI's call then failed at run time, with nothing in `cargo test`).
+#[test]
+fn the_capability_allows_exactly_the_commands_in_the_bindings() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bindings = std::fs::read_to_string(root.join("ui/src/bindings.ts")).unwrap();
+    let mut called: Vec<String> = bindings.split("TAURI_INVOKE(\"").skip(1).map(|s| s[..s.find('"').unwrap()].replace('_', "-")).collect();
+    called.sort();
+    let cap: Value = serde_json::from_str(&std::fs::read_to_string(root.join("src-tauri/capabilities/default.json")).unwrap()).unwrap();
+    let mut allowed: Vec<String> = cap["permissions"].as_array().unwrap().iter().filter_map(|p| p.as_str()?.strip_prefix("allow-").map(str::to_string)).collect();
+    allowed.sort();
+    assert!(!called.is_empty());
+    assert_eq!(called, allowed, "commands in ui/src/bindings.ts vs allow-* in src-tauri/capabilities/default.json");
+}
+
+/// The preview: `preview_url` names a loopback MJPEG stream, and once the preview
+/// runs, JPEG frames arrive on it as parts of one multipart response.
+#[test]
+fn preview_frames_arrive_on_the_stream_the_command_names() {
+    use std::io::{Read, Write};
+    let (_app, w) = app(None);
+    let url = invoke(&w, "preview_url", json!({})).unwrap();
+    let url = url.as_str().unwrap();
+    let rest = url.strip_prefix("http://127.0.0.1:").expect("a loopback URL");
+    let (port, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
+    invoke(&w, "start_preview", json!({"camera": "synthetic", "microphone": "synthetic", "preset": "p480p30"})).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let jpeg_part = b"Content-Type: image/jpeg\r\nContent-Length: ";
+    while got.windows(jpeg_part.len()).filter(|w| w == jpeg_part).count() < 2 {
+        let n = s.read(&mut buf).expect("preview frames within 20 s");
+        assert!(n > 0, "the stream closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.contains("multipart/x-mixed-replace"), "{text:.300}");
+    let at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4; // end of the response head
+    let part = &got[at..];
+    let body = part.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4; // end of the first part's head
+    assert_eq!(&part[body..body + 2], b"\xff\xd8", "a JPEG (SOI) in the first part");
+    invoke(&w, "stop_preview", json!({})).unwrap();
 }

@@ -324,7 +324,7 @@ def main():
         d.wait("preview frames", lambda: d.js("const i=document.getElementById('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
         assert d.js("return document.getElementById('camera').value") == "synthetic"
         assert d.js("return document.getElementById('mic').value") == "synthetic"
-        d.wait("mic level", lambda: d.js("return parseFloat(document.getElementById('meter-fill').style.width || '0') > 0"), timeout=10)
+        d.wait("mic level", lambda: d.js("const m = /scaleX\\(([0-9.]+)\\)/.exec(document.getElementById('meter-fill').style.transform); return !!m && parseFloat(m[1]) > 0"), timeout=10)
 
         # go live with the keyboard shortcut
         d.keys(("ctrl", "l"))
@@ -401,7 +401,7 @@ def main():
         d.wait_text("#settings-msg", lambda t: t == "Saved.", timeout=10)
         d.screenshot("settings.png")
         d.click("#nav-studio")
-        d.wait("studio", lambda: d.js("return !!document.getElementById('golive') && !document.getElementById('golive').disabled"), timeout=20)
+        d.wait("the studio, loaded", lambda: d.js("const b=document.getElementById('golive'); return b && !b.disabled && !!document.getElementById('channel-app')"), timeout=20)
         d.click("#golive")
         d.wait_text("#status-title", lambda t: t == "Stream key rejected", timeout=40)
         detail = d.text("#status-detail")

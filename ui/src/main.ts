@@ -1,5 +1,4 @@
 // Mentorcast's screens: Sign in, Studio, Recordings, Settings.
-import { Channel } from "@tauri-apps/api/core";
 import { call, commands, events, CommandError } from "./api";
 import type { BroadcastStatus, ChannelView, DeviceList, Me, Preset, RecordingView, SettingsView, AppInfo, ViewerCountView } from "./bindings";
 import { h, clear, byId } from "./dom";
@@ -18,7 +17,6 @@ const ui = {
   channel: null as ChannelView | null,
   devices: null as DeviceList | null,
   previewUrl: null as string | null,
-  previewChannel: null as Channel<ArrayBuffer> | null,
 };
 
 function errorOf(e: unknown): string {
@@ -214,12 +212,20 @@ function restartPreview(): Promise<void> {
 
 async function doRestartPreview(): Promise<void> {
   if (isLive()) return;
-  const ch = new Channel<ArrayBuffer>();
-  ch.onmessage = onFrame;
-  ui.previewChannel = ch;
   try {
-    await call(commands.startPreview(selected("camera"), selected("mic"), (selected("preset") || "p720p30") as Preset, ch));
+    await call(commands.startPreview(selected("camera"), selected("mic"), (selected("preset") || "p720p30") as Preset));
     setHint("");
+  } catch (e) {
+    setHint(errorOf(e));
+  }
+}
+
+/** The preview <img> shows the app's MJPEG stream (one request; WebKit decodes each frame as it comes). */
+async function attachPreview(img: HTMLImageElement): Promise<void> {
+  try {
+    ui.previewUrl = ui.previewUrl ?? (await call(commands.previewUrl()));
+    img.addEventListener("load", () => img.classList.add("has-frame"));
+    img.src = ui.previewUrl;
   } catch (e) {
     setHint(errorOf(e));
   }
@@ -230,18 +236,6 @@ function setHint(text: string): void {
   if (el) el.textContent = text;
 }
 
-function onFrame(buf: ArrayBuffer): void {
-  const img = byId<HTMLImageElement>("preview");
-  if (!img) return;
-  const url = URL.createObjectURL(new Blob([buf], { type: "image/jpeg" }));
-  const old = ui.previewUrl;
-  img.onload = () => {
-    if (old) URL.revokeObjectURL(old);
-  };
-  img.src = url;
-  ui.previewUrl = url;
-  img.classList.add("has-frame");
-}
 
 function studio(root: HTMLElement): void {
   const camera = h("select", { id: "camera", "aria-label": "Camera", onchange: () => void restartPreview() });
@@ -300,16 +294,18 @@ function studio(root: HTMLElement): void {
       h(
         "aside",
         { class: "controls" },
+        // Go Live first: the cards below change height as they load, the button never moves
+        goLive,
+        h("p", { class: "hint" }, "Shortcuts: Ctrl+L goes live, Ctrl+E ends."),
         h("div", { class: "card" }, h("h3", {}, "Sources"), field("Camera", camera), field("Microphone", mic), h("p", { id: "source-hint", class: "hint" })),
         h("div", { class: "card" }, h("h3", {}, "Quality"), field("Preset", preset), field("Video bitrate (kbps)", bitrate)),
         h("div", { class: "card" }, h("h3", {}, "Channel"), channelBox),
-        goLive,
-        h("p", { class: "hint" }, "Shortcuts: Ctrl+L goes live, Ctrl+E ends."),
       ),
     ),
   );
   if (ui.status) renderStatus(ui.status);
   renderViewers(ui.viewers);
+  void attachPreview(byId<HTMLImageElement>("preview")!);
   void loadDevices(camera, mic).then(() => {
     if (ui.status) renderStatus(ui.status);
     else goLive.disabled = !sourcesReady();
@@ -570,8 +566,19 @@ void events.viewersEvent.listen((e) => renderViewers(e.payload));
 void events.micLevelEvent.listen((e) => {
   const fill = byId("meter-fill");
   if (!fill) return;
-  fill.style.width = `${Math.round(meterFraction(e.payload.peak_dbfs) * 100)}%`;
-  fill.className = `meter-fill ${meterClass(e.payload)}`;
+  // 10 updates a second: a transform (no layout) and the class only when it changes
+  fill.style.transform = `scaleX(${meterFraction(e.payload.peak_dbfs).toFixed(2)})`;
+  const cls = `meter-fill ${meterClass(e.payload)}`;
+  if (fill.className !== cls) fill.className = cls;
+});
+
+// A hidden window (minimised, another desktop) closes the preview stream: the app then scales
+// and encodes no preview frame at all; showing the window again reopens it.
+document.addEventListener("visibilitychange", () => {
+  const img = byId<HTMLImageElement>("preview");
+  if (!img || !ui.previewUrl) return;
+  if (document.hidden) img.removeAttribute("src");
+  else img.src = ui.previewUrl;
 });
 
 document.addEventListener("keydown", (e) => {

@@ -3,7 +3,8 @@
 //! ([`account`]), the backend calls over `mentorcast-api` ([`backend`]), the
 //! broadcast controller that maps the engine's state and stats to what the
 //! Studio screen shows ([`studio`], [`health`]), camera preview frames as JPEG
-//! ([`preview`]) and the app's settings ([`settings`]).
+//! ([`preview`]) served to the window as an MJPEG stream on loopback
+//! ([`stream`]) and the app's settings ([`settings`]).
 //!
 //! `src-tauri` only turns these into commands and events. Every type the UI
 //! sees is in [`dto`]; tokens and the stream key never leave this crate except
@@ -14,6 +15,7 @@ pub mod backend;
 pub mod dto;
 pub mod health;
 pub mod preview;
+pub mod stream;
 pub mod settings;
 pub mod studio;
 

@@ -23,7 +23,22 @@ pub const LIVE_PREVIEW_FPS: u32 = 10;
 pub const PREVIEW_WIDTH: u32 = 640;
 pub const JPEG_QUALITY: u8 = 70;
 
-pub type FrameSink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
+/// Where preview frames go (the app: [`crate::stream::PreviewStream`]).
+pub trait PreviewOut: Send + Sync + 'static {
+    /// Whether anything shows the frames now: when not, no frame is scaled or encoded.
+    fn wanted(&self) -> bool {
+        true
+    }
+    fn frame(&self, jpeg: Vec<u8>);
+}
+
+impl<F: Fn(Vec<u8>) + Send + Sync + 'static> PreviewOut for F {
+    fn frame(&self, jpeg: Vec<u8>) {
+        self(jpeg)
+    }
+}
+
+pub type FrameSink = Arc<dyn PreviewOut>;
 pub type LevelSink = Arc<dyn Fn(AudioLevel) + Send + Sync>;
 
 /// The preview size for a frame size: at most [`PREVIEW_WIDTH`] wide, even dimensions.
@@ -87,6 +102,7 @@ pub fn encode_jpeg(f: &SmallFrame) -> Result<Vec<u8>, JpegError> {
 /// Throttles frames to the preview rate and encodes them on a worker thread, so
 /// the capture thread only pays for the downscale.
 pub struct PreviewTap {
+    out: FrameSink,
     tx: SyncSender<SmallFrame>,
     last: Option<Instant>,
     interval: Duration,
@@ -99,21 +115,22 @@ impl PreviewTap {
 
     pub fn with_fps(sink: FrameSink, fps: u32) -> Self {
         let (tx, rx) = sync_channel::<SmallFrame>(1);
+        let out = sink.clone();
         let _ = std::thread::Builder::new().name("preview-jpeg".into()).spawn(move || {
             while let Ok(f) = rx.recv() {
                 match encode_jpeg(&f) {
-                    Ok(jpeg) => sink(jpeg),
+                    Ok(jpeg) => sink.frame(jpeg),
                     Err(e) => tracing::warn!("preview: {e}"),
                 }
             }
         });
-        Self { tx, last: None, interval: Duration::from_secs(1) / fps.clamp(1, PREVIEW_FPS) }
+        Self { out, tx, last: None, interval: Duration::from_secs(1) / fps.clamp(1, PREVIEW_FPS) }
     }
 
-    /// Offers a frame; most are skipped (rate) or dropped (worker busy).
+    /// Offers a frame; most are skipped (rate, nobody watching) or dropped (worker busy).
     pub fn offer(&mut self, frame: &VideoFrame) {
         let now = Instant::now();
-        if self.last.is_some_and(|l| now.duration_since(l) < self.interval) {
+        if self.last.is_some_and(|l| now.duration_since(l) < self.interval) || !self.out.wanted() {
             return;
         }
         let (w, h) = preview_size(frame.width, frame.height);

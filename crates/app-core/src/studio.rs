@@ -13,7 +13,7 @@ use mentorcast_media::{AudioSource, MediaClock, SourceError, SyntheticAudio, Syn
 use crate::backend::Backend;
 use crate::dto::{BroadcastStatus, DeviceList, DeviceOption, ErrorKindDto, GoLiveRequest, MicLevel, Preset, UiError, ViewerCountView};
 use crate::health::{self, HealthTracker};
-use crate::preview::{FrameSink, PreviewRunner, TapVideo};
+use crate::preview::{FrameSink, PreviewOut, PreviewRunner, TapVideo};
 
 /// Where the Studio's events go (the app emits them to the window).
 pub trait StudioSink: Send + Sync + 'static {
@@ -121,6 +121,21 @@ struct Live {
     viewers_stop: tokio::sync::watch::Sender<bool>,
 }
 
+/// The preview's frames to whichever output is set now.
+struct Fanout(Arc<Mutex<Option<FrameSink>>>);
+
+impl PreviewOut for Fanout {
+    fn wanted(&self) -> bool {
+        lock(&self.0).as_ref().is_some_and(|o| o.wanted())
+    }
+    fn frame(&self, jpeg: Vec<u8>) {
+        let out = lock(&self.0).clone();
+        if let Some(o) = out {
+            o.frame(jpeg)
+        }
+    }
+}
+
 pub struct Studio {
     sink: Arc<dyn StudioSink>,
     frames: Arc<Mutex<Option<FrameSink>>>,
@@ -149,13 +164,7 @@ impl Studio {
     }
 
     fn frame_fanout(&self) -> FrameSink {
-        let frames = self.frames.clone();
-        Arc::new(move |jpeg: Vec<u8>| {
-            let s = lock(&frames).clone();
-            if let Some(s) = s {
-                s(jpeg)
-            }
-        })
+        Arc::new(Fanout(self.frames.clone()))
     }
 
     pub fn is_live(&self) -> bool {
