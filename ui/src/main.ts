@@ -93,7 +93,8 @@ function signInScreen(error?: string, notice?: string): void {
         h("label", { for: "new-password-again" }, "New password again"),
         h("input", { id: "new-password-again", type: "password", autocomplete: "new-password", required: true }),
         err,
-        h("div", { class: "row" }, back(), h("button", { id: "new-password-submit", type: "submit", class: "primary" }, "Set password and sign in")),
+        h("button", { id: "new-password-submit", type: "submit", class: "primary" }, "Set password and sign in"),
+        back(),
       );
       form.onsubmit = async (ev) => {
         ev.preventDefault();
@@ -116,7 +117,8 @@ function signInScreen(error?: string, notice?: string): void {
         h("label", { for: "mfa-code" }, "Code"),
         h("input", { id: "mfa-code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6, required: true, autofocus: true }),
         err,
-        h("div", { class: "row" }, back(), h("button", { id: "mfa-submit", type: "submit", class: "primary" }, "Verify")),
+        h("button", { id: "mfa-submit", type: "submit", class: "primary" }, "Verify"),
+        back(),
       );
       form.onsubmit = async (ev) => {
         ev.preventDefault();
