@@ -26,12 +26,12 @@ build: deps ui
 	$(CARGO) build --release --workspace --locked
 
 # Rust suites (unit, crate, CLI end to end), the UI's Vitest, then the desktop app end to
-# end under Xvfb with the app binary `cargo test` built (the UI embedded, as `tauri build`
-# makes it; building it again without the test-only features would recompile Tauri).
+# end under Xvfb with the binaries `cargo test` built (the app with the UI embedded, as
+# `tauri build` makes it; building them again without the dev-dependencies' features
+# would recompile Tauri, tokio and everything above them).
 test: deps ui
 	$(CARGO) test --release --workspace --locked
 	$(MAKE) --no-print-directory ui-test
-	$(CARGO) build --release --locked -p mentorcast-cli -p mentorcast-server
 	scripts/app-harness.sh tests/app/e2e.py
 
 # The 5-minute broadcast with the real (PulseAudio) microphone: A/V drift ≤ 40 ms,
