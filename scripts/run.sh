@@ -2,8 +2,7 @@
 # `make run`: installs what is missing, builds, starts the local stack, then
 # sends a 20 s synthetic test broadcast, verifies what the ingest received
 # (live, over RTMP, while it is sent) and says where to watch it.
-# (The desktop app arrives with a later issue; until then this runs the same
-# demo with or without a display.)
+# With a display it then starts the desktop app against that stack.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -58,7 +57,8 @@ echo "The stack keeps running: make stack-down stops it."
 # With a display: the desktop app (issue 8) against this stack (sign in as mentor1; passwords in $STACK_DIR/users.json).
 if [[ -n ${DISPLAY:-}${WAYLAND_DISPLAY:-} ]]; then
   APP_BIN=$REPO/target/release/mentorcast-app
-  [[ -x $APP_BIN ]] || make -C "$REPO" --no-print-directory app >/dev/null
+  echo "Building the desktop app (make app; incremental)…"
+  make -C "$REPO" --no-print-directory app >"$STACK_DIR/app-build.log" 2>&1 || { tail -n 30 "$STACK_DIR/app-build.log" >&2; echo "make app failed (log: $STACK_DIR/app-build.log)" >&2; exit 1; }
   echo "Starting the desktop app: $APP_BIN (users and passwords: $STACK_DIR/users.json)"
   MENTORCAST_CONFIG=$STACK_DIR/config.toml nohup "$APP_BIN" >"$STACK_DIR/app.log" 2>&1 &
 fi
