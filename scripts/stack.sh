@@ -358,19 +358,47 @@ is_ready() {
 }
 
 # Stop the master in $1: TERM, wait ~5 s, then KILL it and any workers left.
+# TERM, up to $2 tenths of a second to exit, then KILL (and up to 2 s more).
+terminate() {
+  local pid=$1 tenths=$2 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < tenths; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  log "pid $pid ignored TERM for $((tenths / 10)) s; sending KILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+}
+
+# The PID in pid file $1 when that process is alive and its command line holds $2; else empty.
+tracked_pid() {
+  [[ -f $1 ]] || return 0
+  local pid
+  pid=$(tr -dc '0-9' <"$1" 2>/dev/null || true)
+  [[ -n $pid ]] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  if [[ -r /proc/$pid/cmdline ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"; then
+    return 0
+  fi
+  echo "$pid"
+}
+
+# Stops the process behind pid file $1 (found by tracked_pid with $2), waiting $3 tenths of a second; $4 names it.
+stop_tracked() {
+  local pid
+  pid=$(tracked_pid "$1" "$2")
+  if [[ -z $pid ]]; then
+    rm -f "$1"
+    return 0
+  fi
+  terminate "$pid" "$3"
+  kill -0 "$pid" 2>/dev/null && die "$4 pid $pid still alive"
+  rm -f "$1"
+  log "$4 down (stopped pid $pid)"
+}
+
 stop_pid() {
   local pid=$1 kids i
   kids=$(ps -o pid= --ppid "$pid" 2>/dev/null | tr -s ' \n' ' ' || true)
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "nginx $pid ignored TERM for 5 s; sending KILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
+  terminate "$pid" 50
   # workers of that master only (they normally exit with it)
   for k in $kids; do
     for ((i = 0; i < 20; i++)); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done
@@ -379,17 +407,7 @@ stop_pid() {
 }
 
 # PID of our running moto_server, or empty.
-moto_pid() {
-  [[ -f $MOTO_PIDFILE ]] || return 0
-  local pid
-  pid=$(tr -dc '0-9' <"$MOTO_PIDFILE" 2>/dev/null || true)
-  [[ -n $pid ]] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  if [[ -r /proc/$pid/cmdline ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q moto_server; then
-    return 0
-  fi
-  echo "$pid"
-}
+moto_pid() { tracked_pid "$MOTO_PIDFILE" moto_server; }
 
 moto_ready() {
   curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$COGNITO_PORT/moto-api/" 2>/dev/null
@@ -430,36 +448,10 @@ cognito_up() {
   log "cognito http://127.0.0.1:$COGNITO_PORT (moto pid $pid; users in $STACK_DIR/users.json)"
 }
 
-cognito_down() {
-  local pid i
-  pid=$(moto_pid)
-  if [[ -z $pid ]]; then
-    rm -f "$MOTO_PIDFILE"
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
-  kill -0 "$pid" 2>/dev/null && die "moto pid $pid still alive"
-  rm -f "$MOTO_PIDFILE"
-  log "cognito down (stopped pid $pid)"
-}
+cognito_down() { stop_tracked "$MOTO_PIDFILE" moto_server 50 cognito; }
 
 # PID of our running mentorcast-server, or empty.
-server_pid() {
-  [[ -f $SERVER_PIDFILE ]] || return 0
-  local pid
-  pid=$(tr -dc '0-9' <"$SERVER_PIDFILE" 2>/dev/null || true)
-  [[ -n $pid ]] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  if [[ -r /proc/$pid/cmdline ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q mentorcast-server; then
-    return 0
-  fi
-  echo "$pid"
-}
+server_pid() { tracked_pid "$SERVER_PIDFILE" mentorcast-server; }
 
 server_ready() {
   curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$SERVER_PORT/healthz" 2>/dev/null
@@ -548,23 +540,7 @@ server_up() {
   log "backend http://127.0.0.1:$SERVER_PORT (mentorcast-server pid $pid; log $SERVER_LOG)"
 }
 
-server_down() {
-  local pid i
-  pid=$(server_pid)
-  if [[ -z $pid ]]; then
-    rm -f "$SERVER_PIDFILE"
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
-  kill -0 "$pid" 2>/dev/null && die "mentorcast-server pid $pid still alive"
-  rm -f "$SERVER_PIDFILE"
-  log "backend down (stopped pid $pid)"
-}
+server_down() { stop_tracked "$SERVER_PIDFILE" mentorcast-server 100 backend; }
 
 cmd_up() {
   check_port "$RTMP_PORT" RTMP_PORT

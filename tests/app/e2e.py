@@ -276,6 +276,23 @@ def mfa_challenge(d):
     log("MFA challenge: ok")
 
 
+def set_override(d, url, key=None):
+    """Settings → the QA ingest override (an empty URL removes it) → Saved."""
+    d.click("#nav-settings")
+    d.wait("settings", lambda: d.js("return !!document.getElementById('override-url')"), timeout=20)
+    d.type("#override-url", url)
+    if key is not None:
+        d.type("#override-key", key)
+    d.click("#save-settings")
+    d.wait_text("#settings-msg", lambda t: t == "Saved.", timeout=10)
+
+
+def open_studio(d):
+    """Studio, once Go Live is usable and the channel card has loaded (nothing moves after)."""
+    d.click("#nav-studio")
+    d.wait("the studio, loaded", lambda: d.js("const b=document.getElementById('golive'); return b && !b.disabled && !!document.getElementById('channel-app')"), timeout=20)
+
+
 def watch_titles(d):
     """Records every status title the page shows from now on (a transient one such as
     "Reconnecting…" may last less than one WebDriver round trip)."""
@@ -393,26 +410,16 @@ def main():
         d.screenshot("recordings.png")
 
         # wrong key: through the QA override to the same ingest
-        d.click("#nav-settings")
-        d.wait("settings", lambda: d.js("return !!document.getElementById('override-url')"), timeout=20)
-        d.type("#override-url", f"rtmp://127.0.0.1:{RTMP_PORT}/{app}")
-        d.type("#override-key", "sk_wrong-key")
-        d.click("#save-settings")
-        d.wait_text("#settings-msg", lambda t: t == "Saved.", timeout=10)
+        set_override(d, f"rtmp://127.0.0.1:{RTMP_PORT}/{app}", "sk_wrong-key")
         d.screenshot("settings.png")
-        d.click("#nav-studio")
-        d.wait("the studio, loaded", lambda: d.js("const b=document.getElementById('golive'); return b && !b.disabled && !!document.getElementById('channel-app')"), timeout=20)
+        open_studio(d)
         d.click("#golive")
         d.wait_text("#status-title", lambda t: t == "Stream key rejected", timeout=40)
         detail = d.text("#status-detail")
         assert "refused the stream key" in detail, detail
         d.screenshot("studio-key-rejected.png")
         # leave the override empty again
-        d.click("#nav-settings")
-        d.wait("settings", lambda: d.js("return !!document.getElementById('override-url')"), timeout=20)
-        d.type("#override-url", "")
-        d.click("#save-settings")
-        d.wait_text("#settings-msg", lambda t: t == "Saved.", timeout=10)
+        set_override(d, "")
 
         # the session is remembered across a restart of the app; Sign out forgets it
         d.stop()

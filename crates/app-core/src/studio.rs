@@ -3,7 +3,7 @@
 //! frames sent), and turns the engine's state, stats and audio level — and the
 //! backend's viewer count — into UI events through a [`StudioSink`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mentorcast_devices::{CameraSelector, CameraSource, MicSelector, MicSource};
@@ -144,7 +144,7 @@ pub struct Studio {
     /// opening after a newer request (or Go Live) is not installed.
     epoch: AtomicU64,
     /// Go Live is opening the sources (no preview may start meanwhile).
-    starting: Arc<std::sync::atomic::AtomicBool>,
+    starting: AtomicBool,
     live: Arc<Mutex<Option<Live>>>,
     status: Arc<Mutex<BroadcastStatus>>,
 }
@@ -213,13 +213,13 @@ impl Studio {
             return Err(UiError::new(ErrorKindDto::Busy, "already live: end the broadcast first"));
         }
         // cleared however this ends (error, or the live slot is filled)
-        struct Starting(Arc<std::sync::atomic::AtomicBool>);
-        impl Drop for Starting {
+        struct Starting<'a>(&'a AtomicBool);
+        impl Drop for Starting<'_> {
             fn drop(&mut self) {
                 self.0.store(false, Ordering::SeqCst);
             }
         }
-        let _starting = Starting(self.starting.clone());
+        let _starting = Starting(&self.starting);
         tracing::debug!(camera = %req.camera, microphone = %req.microphone, "go live: stopping the preview");
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.stop_preview();
