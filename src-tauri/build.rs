@@ -13,6 +13,7 @@ const COMMANDS: &[&str] = &[
     "list_devices",
     "start_preview",
     "preview_url",
+    "release_preview",
     "stop_preview",
     "go_live",
     "end_live",

@@ -194,6 +194,16 @@ async fn preview_url(state: State<'_, AppState>) -> Res<String> {
     Ok(state.preview.url().to_string())
 }
 
+/// Ends the preview stream's open responses (the window hid, or left the Studio):
+/// WebKit keeps reading an `<img>`'s stream after its `src` changes, and while a
+/// reader is connected frames are scaled and encoded. Loading the URL again reopens it.
+#[tauri::command]
+#[specta::specta]
+async fn release_preview(state: State<'_, AppState>) -> Res<()> {
+    state.preview.close_readers();
+    Ok(())
+}
+
 #[tauri::command]
 #[specta::specta]
 async fn stop_preview(state: State<'_, AppState>) -> Res<()> {
@@ -271,6 +281,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             list_devices,
             start_preview,
             preview_url,
+            release_preview,
             stop_preview,
             go_live,
             end_live,

@@ -132,7 +132,8 @@ fn the_capability_allows_exactly_the_commands_in_the_bindings() {
 }
 
 /// The preview: `preview_url` names a loopback MJPEG stream, and once the preview
-/// runs, JPEG frames arrive on it as parts of one multipart response.
+/// runs, JPEG frames arrive on it as parts of one multipart response, until
+/// `release_preview` ends the response.
 #[test]
 fn preview_frames_arrive_on_the_stream_the_command_names() {
     use std::io::{Read, Write};
@@ -159,5 +160,9 @@ fn preview_frames_arrive_on_the_stream_the_command_names() {
     let part = &got[at..];
     let body = part.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4; // end of the first part's head
     assert_eq!(&part[body..body + 2], b"\xff\xd8", "a JPEG (SOI) in the first part");
+    invoke(&w, "release_preview", json!({})).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("the response ends within 20 s of release_preview");
+    assert!(rest.ends_with(b"--mentorcast-frame--\r\n"), "ends with the closing boundary");
     invoke(&w, "stop_preview", json!({})).unwrap();
 }

@@ -7,7 +7,9 @@ started. Standard library only. Every wait is on a real condition with a timeout
 Flow: wrong password → its message; a temporary password → the new-password
 screen (a password the pool refuses is explained; the new one signs in); MFA →
 a wrong code is refused, the authenticator's code signs in; sign in as mentor1
-→ Studio with the synthetic sources, the key masked (Reveal shows it) → Go Live
+→ Studio with the synthetic sources, the key masked (Reveal shows it), the
+preview's stream open only while the preview is on screen (one connection;
+none on another tab or with the window hidden, back after) → Go Live
 (Ctrl+L) → the ingest receives a stream that `mentorcast verify` passes →
 simulated viewers appear in the count → the ingest drops the stream →
 "Reconnecting…" → Live again → End (Ctrl+E, with the confirmation) → the
@@ -293,6 +295,35 @@ def open_studio(d):
     d.wait("the studio, loaded", lambda: d.js("const b=document.getElementById('golive'); return b && !b.disabled && !!document.getElementById('channel-app')"), timeout=20)
 
 
+def preview_connections(port):
+    """Established TCP connections to 127.0.0.1:port (the preview stream's), from /proc/net/tcp."""
+    n = 0
+    for line in open("/proc/net/tcp").readlines()[1:]:
+        f = line.split()
+        if f[3] == "01" and int(f[2].split(":")[1], 16) == port:  # ESTABLISHED, remote port
+            n += 1
+    return n
+
+
+def preview_follows_the_screen(d):
+    """WebKit keeps reading a multipart <img> load after the image is gone: the app must end
+    the stream itself. One connection while shown; none on another tab or with the window
+    hidden (the visibilitychange the window gets when minimised); frames again after."""
+    port = int(d.js("return new URL(document.getElementById('preview').src).port"))
+    d.wait("one preview connection", lambda: preview_connections(port) == 1, timeout=10)
+    d.click("#nav-recordings")
+    d.wait("no preview connection on Recordings", lambda: preview_connections(port) == 0, timeout=10)
+    open_studio(d)
+    d.wait("preview frames again", lambda: d.js("const i=document.getElementById('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
+    d.wait("one preview connection after the tab switch", lambda: preview_connections(port) == 1, timeout=10)
+    hide = "Object.defineProperty(document, 'hidden', {configurable: true, get: () => %s}); document.dispatchEvent(new Event('visibilitychange'));"
+    d.js(hide % "true")
+    d.wait("no preview connection while hidden", lambda: preview_connections(port) == 0, timeout=10)
+    d.js("document.getElementById('preview').classList.remove('has-frame');" + hide % "false")
+    d.wait("preview frames after showing", lambda: d.js("const i=document.getElementById('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
+    assert preview_connections(port) == 1, preview_connections(port)
+
+
 def watch_titles(d):
     """Records every status title the page shows from now on (a transient one such as
     "Reconnecting…" may last less than one WebDriver round trip)."""
@@ -340,6 +371,7 @@ def main():
         assert key not in d.js("return document.body.innerHTML"), "the key stays in the page after Hide"
         d.wait("preview frames", lambda: d.js("const i=document.getElementById('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
         assert d.js("return document.getElementById('camera').value") == "synthetic"
+        preview_follows_the_screen(d)
         assert d.js("return document.getElementById('mic').value") == "synthetic"
         d.wait("mic level", lambda: d.js("const m = /scaleX\\(([0-9.]+)\\)/.exec(document.getElementById('meter-fill').style.transform); return !!m && parseFloat(m[1]) > 0"), timeout=10)
 

@@ -22,6 +22,12 @@ export const commands = {
 	startPreview: (camera: string, microphone: string, preset: Preset) => typedError<null, UiError>(__TAURI_INVOKE("start_preview", { camera, microphone, preset })),
 	/**  The preview's MJPEG stream on 127.0.0.1 (≤ 15 fps JPEG frames; the URL carries a random token). */
 	previewUrl: () => typedError<string, UiError>(__TAURI_INVOKE("preview_url")),
+	/**
+	 *  Ends the preview stream's open responses (the window hid, or left the Studio):
+	 *  WebKit keeps reading an `<img>`'s stream after its `src` changes, and while a
+	 *  reader is connected frames are scaled and encoded. Loading the URL again reopens it.
+	 */
+	releasePreview: () => typedError<null, UiError>(__TAURI_INVOKE("release_preview")),
 	stopPreview: () => typedError<null, UiError>(__TAURI_INVOKE("stop_preview")),
 	goLive: (request: GoLiveRequest) => typedError<null, UiError>(__TAURI_INVOKE("go_live", { request })),
 	endLive: () => typedError<null, UiError>(__TAURI_INVOKE("end_live")),

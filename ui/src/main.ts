@@ -2,6 +2,7 @@
 import { call, commands, events, CommandError } from "./api";
 import type { BroadcastStatus, ChannelView, DeviceList, Me, Preset, RecordingView, SettingsView, AppInfo, ViewerCountView } from "./bindings";
 import { h, clear, byId } from "./dom";
+import { PreviewLink } from "./preview";
 import { num, badge, buttonMode, errorText, formatDate, formatDuration, formatElapsed, formatKbps, levelClass, meterClass, meterFraction, recordingSubtitle, viewForStep, viewersText } from "./state";
 import { drawChart } from "./chart";
 import { confirmDialog } from "./components";
@@ -16,7 +17,6 @@ const ui = {
   viewers: { active: 0, peak: 0, total: 0, connected: false } as ViewerCountView,
   channel: null as ChannelView | null,
   devices: null as DeviceList | null,
-  previewUrl: null as string | null,
 };
 
 function errorOf(e: unknown): string {
@@ -160,7 +160,10 @@ function enter(me: Me): void {
 }
 
 function show(t: Tab): void {
-  if (ui.tab === "studio" && t !== "studio" && !isLive()) void commands.stopPreview();
+  if (ui.tab === "studio" && t !== "studio") {
+    void preview.release(byId<HTMLImageElement>("preview")).catch(() => undefined);
+    if (!isLive()) void commands.stopPreview();
+  }
   ui.tab = t;
   document.querySelectorAll(".tab").forEach((el) => {
     const on = el.id === `nav-${t}`;
@@ -223,11 +226,12 @@ async function doRestartPreview(): Promise<void> {
 }
 
 /** The preview <img> shows the app's MJPEG stream (one request; WebKit decodes each frame as it comes). */
+const preview = new PreviewLink({ url: () => call(commands.previewUrl()), release: () => call(commands.releasePreview()) });
+
 async function attachPreview(img: HTMLImageElement): Promise<void> {
+  img.onload = () => img.classList.add("has-frame");
   try {
-    ui.previewUrl = ui.previewUrl ?? (await call(commands.previewUrl()));
-    img.addEventListener("load", () => img.classList.add("has-frame"));
-    img.src = ui.previewUrl;
+    await preview.attach(img);
   } catch (e) {
     setHint(errorOf(e));
   }
@@ -574,13 +578,13 @@ void events.micLevelEvent.listen((e) => {
   if (fill.className !== cls) fill.className = cls;
 });
 
-// A hidden window (minimised, another desktop) closes the preview stream: the app then scales
+// A hidden window (minimised, another desktop) ends the preview stream: the app then scales
 // and encodes no preview frame at all; showing the window again reopens it.
 document.addEventListener("visibilitychange", () => {
   const img = byId<HTMLImageElement>("preview");
-  if (!img || !ui.previewUrl) return;
-  if (document.hidden) img.removeAttribute("src");
-  else img.src = ui.previewUrl;
+  if (!img) return;
+  if (document.hidden) void preview.release(img).catch(() => undefined);
+  else void attachPreview(img);
 });
 
 document.addEventListener("keydown", (e) => {

@@ -7,9 +7,17 @@
 //! on the main thread and a Blob per frame: measured, that was most of the app's
 //! CPU above the CLI's while live). Frames are binary JPEG parts, never base64.
 //!
-//! Only `127.0.0.1` is bound, and only `/preview/{token}` is served, the token
+//! Only `127.0.0.1` is bound, and only `/preview/{token}` is served (any query
+//! is ignored: the window adds one to make each load a new request), the token
 //! being 128 random bits made at start: another local user cannot guess it. A
 //! slow reader skips frames (it always gets the newest), it never queues them.
+//!
+//! One window shows the preview, so the newest reader wins: a new request ends
+//! the responses before it, and [`PreviewStream::close_readers`] ends them all.
+//! WebKit does not cancel an `<img>`'s multipart load when its `src` changes or
+//! the element leaves the page (seen: frames kept flowing to a removed image),
+//! so the app, not the web view, decides when a stream ends — and with no reader
+//! left, no preview frame is scaled or encoded.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +47,8 @@ pub struct PreviewStream {
     url: String,
     origin: String,
     tx: watch::Sender<Frame>,
+    /// Bumped to end every response started before.
+    epoch: watch::Sender<u64>,
     listener: Option<std::net::TcpListener>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -53,7 +63,8 @@ impl PreviewStream {
         let token = random_token().map_err(StreamError::Random)?;
         let origin = format!("http://127.0.0.1:{port}");
         let (tx, _) = watch::channel(None);
-        Ok(Self { url: format!("{origin}/preview/{token}"), origin, tx, listener: Some(listener), task: None })
+        let (epoch, _) = watch::channel(0);
+        Ok(Self { url: format!("{origin}/preview/{token}"), origin, tx, epoch, listener: Some(listener), task: None })
     }
 
     /// The stream's URL (with its token): what the `<img>` loads.
@@ -71,14 +82,14 @@ impl PreviewStream {
         let Some(std_listener) = self.listener.take() else { return Ok(()) };
         let listener = TcpListener::from_std(std_listener).map_err(StreamError::Bind)?;
         let path = self.url.trim_start_matches(&self.origin).to_string();
-        let rx = self.tx.subscribe();
+        let (rx, epoch) = (self.tx.subscribe(), self.epoch.clone());
         self.task = Some(tokio::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((sock, _)) => {
-                        let (path, rx) = (path.clone(), rx.clone());
+                        let (path, rx, epoch) = (path.clone(), rx.clone(), epoch.clone());
                         tokio::spawn(async move {
-                            if let Err(e) = serve_one(sock, &path, rx).await {
+                            if let Err(e) = serve_one(sock, &path, rx, &epoch).await {
                                 tracing::debug!("preview stream connection ended: {e}");
                             }
                         });
@@ -101,6 +112,12 @@ impl PreviewStream {
     /// Readers connected now.
     pub fn readers(&self) -> usize {
         self.tx.receiver_count().saturating_sub(1)
+    }
+
+    /// Ends every open response (each with the closing boundary: an image keeps
+    /// its last frame); frames stop being made until a reader comes again.
+    pub fn close_readers(&self) {
+        self.epoch.send_modify(|e| *e += 1);
     }
 }
 
@@ -128,7 +145,7 @@ fn random_token() -> std::io::Result<String> {
 }
 
 /// Reads the request head (up to 8 KiB) and answers: the stream for `GET {path}`, 404 otherwise.
-async fn serve_one(mut sock: TcpStream, path: &str, mut rx: watch::Receiver<Frame>) -> std::io::Result<()> {
+async fn serve_one(mut sock: TcpStream, path: &str, mut rx: watch::Receiver<Frame>, epoch: &watch::Sender<u64>) -> std::io::Result<()> {
     sock.set_nodelay(true)?;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -147,17 +164,28 @@ async fn serve_one(mut sock: TcpStream, path: &str, mut rx: watch::Receiver<Fram
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
     let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let target = target.split(|&b| b == b'?').next().unwrap_or_default();
     if method != b"GET" || target != path.as_bytes() {
         sock.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await?;
         return Ok(());
     }
     let header = format!("HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n");
     sock.write_all(header.as_bytes()).await?;
+    // the newest reader wins: the responses before this one end
+    epoch.send_modify(|e| *e += 1);
+    let mut ended = epoch.subscribe();
     // the newest frame at once (if any), then each new one
     rx.mark_changed();
     loop {
-        if rx.changed().await.is_err() {
-            return Ok(()); // the stream was dropped
+        tokio::select! {
+            biased;
+            _ = ended.changed() => {
+                sock.write_all(format!("--{BOUNDARY}--\r\n").as_bytes()).await?;
+                return sock.shutdown().await;
+            }
+            r = rx.changed() => if r.is_err() {
+                return Ok(()); // the stream was dropped
+            }
         }
         let frame = rx.borrow_and_update().clone();
         let Some(jpeg) = frame else { continue };
@@ -235,6 +263,45 @@ mod tests {
         let mut acc = Vec::new();
         s.read_to_end(&mut acc).await.unwrap();
         assert!(String::from_utf8_lossy(&acc).starts_with("HTTP/1.1 404"));
+    }
+
+    async fn wait_readers(st: &PreviewStream, n: usize) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while st.readers() != n {
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{} readers, not {n}", st.readers()));
+    }
+
+    /// WebKit keeps reading a multipart `<img>` load after the image is gone: the
+    /// server must end it, when a newer load comes and when the window asks.
+    #[tokio::test]
+    async fn a_newer_reader_ends_the_older_response_and_close_readers_ends_all() {
+        let mut st = PreviewStream::bind().unwrap();
+        st.serve().unwrap();
+        st.send(b"\xff\xd8one\xff\xd9".to_vec());
+        let mut first = get(&format!("{}?v=1", st.url())).await;
+        read_until(&mut first, &mut Vec::new(), b"one\xff\xd9").await;
+        wait_readers(&st, 1).await;
+
+        let mut second = get(&format!("{}?v=2", st.url())).await;
+        read_until(&mut second, &mut Vec::new(), b"one\xff\xd9").await;
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut rest)).await.expect("the older response ends").unwrap();
+        assert!(rest.ends_with(b"--mentorcast-frame--\r\n"), "{:?}", String::from_utf8_lossy(&rest));
+        wait_readers(&st, 1).await;
+        st.send(b"\xff\xd8two\xff\xd9".to_vec());
+        read_until(&mut second, &mut Vec::new(), b"two\xff\xd9").await;
+
+        st.close_readers();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), second.read_to_end(&mut rest)).await.expect("closed").unwrap();
+        assert!(rest.ends_with(b"--mentorcast-frame--\r\n"));
+        wait_readers(&st, 0).await;
+        assert!(!crate::preview::PreviewOut::wanted(&st), "no reader: no frame is wanted");
     }
 
     #[tokio::test]
