@@ -116,8 +116,9 @@ fi
 # --- Desktop app (issue 8): Tauri 2's Linux build deps (CONTEXT §5), the WebDriver
 # end-to-end tools (webkit2gtk-driver = WebKitWebDriver, xvfb + xauth for xvfb-run),
 # tauri-driver (cargo install, pinned), and the UI's npm packages (ui/package-lock.json).
+# libturbojpeg0-dev: the preview's JPEG encoder (libjpeg-turbo, linked by crates/app-core).
 # gstreamer1.0-libav + -plugins-good: WebKitGTK's <video> decodes the recordings' H.264/AAC MP4 through them.
-APP_APT_PKGS=(libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
+APP_APT_PKGS=(libwebkit2gtk-4.1-dev libturbojpeg0-dev build-essential libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
   gstreamer1.0-libav gstreamer1.0-plugins-good webkit2gtk-driver xvfb xauth)
 app_missing=()
 for p in "${APP_APT_PKGS[@]}"; do

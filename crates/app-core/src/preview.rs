@@ -1,6 +1,6 @@
 //! Camera preview for the Studio: frames scaled down to preview size and encoded
 //! as JPEG at most [`PREVIEW_FPS`] times a second, handed to a sink as bytes
-//! (the app sends them over a raw-bytes IPC channel: never base64 JSON).
+//! (the app serves them as an MJPEG stream on loopback: never base64 JSON).
 //!
 //! Before going live a [`PreviewRunner`] pulls the chosen sources itself (and
 //! measures the microphone level); while live, [`TapVideo`] wraps the source the
@@ -50,54 +50,72 @@ pub fn preview_size(width: u32, height: u32) -> (u32, u32) {
     (PREVIEW_WIDTH, (h & !1).max(2))
 }
 
-/// A downscaled frame, interleaved Y Cb Cr (what the JPEG encoder takes directly).
+/// A downscaled frame, planar I420 (what the JPEG encoder takes directly: no
+/// colour conversion and no chroma subsampling left to do).
 pub struct SmallFrame {
     pub width: u32,
     pub height: u32,
-    pub ycbcr: Vec<u8>,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
 }
 
-/// Nearest-neighbour downscale of an I420/NV12 frame to `(w, h)` as interleaved YCbCr.
+/// For each of `dst` outputs, the source sample (of `src`) it starts from: when
+/// shrinking, the first of the two around the centre of its span; else the nearest.
+fn taps(src: usize, dst: usize) -> Vec<usize> {
+    (0..dst)
+        .map(|o| if src > dst { ((2 * o + 1) * src).saturating_sub(dst) / (2 * dst) } else { o * src / dst })
+        .map(|i| i.min(src.saturating_sub(if src > dst { 2 } else { 1 })))
+        .collect()
+}
+
+/// Scales one plane (`stride` bytes a row, every `step`-th byte a sample) to `w`×`h`.
+/// Shrinking, each output is the rounded mean of the 2×2 block at the centre of its
+/// span (smooth where plain decimation aliases; 4 reads an output, not an area filter).
+#[allow(clippy::too_many_arguments)]
+fn scale_plane(src: &[u8], sw: usize, sh: usize, stride: usize, step: usize, w: usize, h: usize, out: &mut Vec<u8>) {
+    let (xs, ys) = (taps(sw, w), taps(sh, h));
+    let (dx, dy) = (usize::from(sw > w) * step, usize::from(sh > h) * stride);
+    out.reserve(w * h);
+    for &sy in &ys {
+        let (r0, r1) = (&src[sy * stride..], &src[sy * stride + dy..]);
+        out.extend(xs.iter().map(|&sx| {
+            let i = sx * step;
+            ((r0[i] as u16 + r0[i + dx] as u16 + r1[i] as u16 + r1[i + dx] as u16 + 2) >> 2) as u8
+        }));
+    }
+}
+
+/// Downscale of an I420/NV12 frame to `(w, h)` (even) as planar I420.
 pub fn downscale(frame: &VideoFrame, w: u32, h: u32) -> Option<SmallFrame> {
     let (sw, sh) = (frame.width as usize, frame.height as usize);
+    let (w, h) = (w as usize & !1, h as usize & !1);
     if sw < 2 || sh < 2 || w == 0 || h == 0 {
         return None;
     }
-    let i420 = frame.to_i420();
     let luma = sw * sh;
     let (cw, ch) = (sw / 2, sh / 2);
-    if i420.len() < luma + 2 * cw * ch {
+    if frame.data.len() < luma + 2 * cw * ch {
         return None;
     }
-    let (y, u, v) = (&i420[..luma], &i420[luma..luma + cw * ch], &i420[luma + cw * ch..luma + 2 * cw * ch]);
-    let mut out = Vec::with_capacity(w as usize * h as usize * 3);
-    for oy in 0..h as usize {
-        let sy = oy * sh / h as usize;
-        let cy = (sy / 2).min(ch - 1);
-        for ox in 0..w as usize {
-            let sx = ox * sw / w as usize;
-            let cx = (sx / 2).min(cw - 1);
-            out.push(y[sy * sw + sx]);
-            out.push(u[cy * cw + cx]);
-            out.push(v[cy * cw + cx]);
+    let (mut y, mut u, mut v) = (Vec::new(), Vec::new(), Vec::new());
+    let data = &frame.data[..];
+    scale_plane(&data[..luma], sw, sh, sw, 1, w, h, &mut y);
+    match frame.pixel_format {
+        mentorcast_media::PixelFormat::I420 => {
+            scale_plane(&data[luma..luma + cw * ch], cw, ch, cw, 1, w / 2, h / 2, &mut u);
+            scale_plane(&data[luma + cw * ch..luma + 2 * cw * ch], cw, ch, cw, 1, w / 2, h / 2, &mut v);
+        }
+        mentorcast_media::PixelFormat::Nv12 => {
+            let uv = &data[luma..luma + 2 * cw * ch];
+            scale_plane(uv, cw, ch, 2 * cw, 2, w / 2, h / 2, &mut u);
+            scale_plane(&uv[1..], cw, ch, 2 * cw, 2, w / 2, h / 2, &mut v);
         }
     }
-    Some(SmallFrame { width: w, height: h, ycbcr: out })
+    Some(SmallFrame { width: w as u32, height: h as u32, y, u, v })
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("JPEG encoding failed: {0}")]
-pub struct JpegError(String);
-
-pub fn encode_jpeg(f: &SmallFrame) -> Result<Vec<u8>, JpegError> {
-    let mut out = Vec::with_capacity(f.ycbcr.len() / 8);
-    let w = u16::try_from(f.width).map_err(|_| JpegError("frame too wide".into()))?;
-    let h = u16::try_from(f.height).map_err(|_| JpegError("frame too tall".into()))?;
-    let mut enc = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
-    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    enc.encode(&f.ycbcr, w, h, jpeg_encoder::ColorType::Ycbcr).map_err(|e| JpegError(e.to_string()))?;
-    Ok(out)
-}
+pub use crate::jpeg::{JpegEncoder, JpegError};
 
 /// Throttles frames to the preview rate and encodes them on a worker thread, so
 /// the capture thread only pays for the downscale.
@@ -117,9 +135,13 @@ impl PreviewTap {
         let (tx, rx) = sync_channel::<SmallFrame>(1);
         let out = sink.clone();
         let _ = std::thread::Builder::new().name("preview-jpeg".into()).spawn(move || {
+            let mut jpeg = match JpegEncoder::new(JPEG_QUALITY) {
+                Ok(j) => j,
+                Err(e) => return tracing::warn!("preview off: {e}"),
+            };
             while let Ok(f) = rx.recv() {
-                match encode_jpeg(&f) {
-                    Ok(jpeg) => sink.frame(jpeg),
+                match jpeg.encode(&f) {
+                    Ok(bytes) => sink.frame(bytes),
                     Err(e) => tracing::warn!("preview: {e}"),
                 }
             }
@@ -295,11 +317,49 @@ mod tests {
         let v = SyntheticVideo::new(1280, 720, 30, MediaClock::start()).unwrap();
         let f = v.render(10);
         let small = downscale(&f, 640, 360).unwrap();
-        assert_eq!(small.ycbcr.len(), 640 * 360 * 3);
-        let jpeg = encode_jpeg(&small).unwrap();
+        assert_eq!((small.y.len(), small.u.len(), small.v.len()), (640 * 360, 320 * 180, 320 * 180));
+        let jpeg = JpegEncoder::new(JPEG_QUALITY).unwrap().encode(&small).unwrap();
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "JPEG SOI");
         assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9], "JPEG EOI");
         assert!(jpeg.len() < 100_000, "preview JPEG is {} bytes", jpeg.len());
+    }
+
+    fn frame(w: u32, h: u32, format: mentorcast_media::PixelFormat, luma: impl Fn(usize, usize) -> u8, cb: u8, cr: u8) -> VideoFrame {
+        let (wu, hu) = (w as usize, h as usize);
+        let mut data: Vec<u8> = (0..wu * hu).map(|i| luma(i % wu, i / wu)).collect();
+        let quarter = wu * hu / 4;
+        match format {
+            mentorcast_media::PixelFormat::I420 => {
+                data.extend(std::iter::repeat(cb).take(quarter));
+                data.extend(std::iter::repeat(cr).take(quarter));
+            }
+            mentorcast_media::PixelFormat::Nv12 => data.extend((0..2 * quarter).map(|i| if i % 2 == 0 { cb } else { cr })),
+        }
+        VideoFrame { width: w, height: h, pixel_format: format, data, pts_us: 0, index: 0 }
+    }
+
+    #[test]
+    fn fine_detail_is_averaged_not_aliased_and_nv12_matches_i420() {
+        use mentorcast_media::PixelFormat::{Nv12, I420};
+        // one-pixel checkerboard: decimation would keep only black or only white
+        let check = |x: usize, y: usize| if (x + y) % 2 == 0 { 0 } else { 255 };
+        let small = downscale(&frame(1280, 720, I420, check, 90, 200), 640, 360).unwrap();
+        assert!(small.y.iter().all(|&v| (126..=129).contains(&v)), "checkerboard → mid grey, got {:?}", &small.y[..8]);
+        assert!(small.u.iter().all(|&v| v == 90) && small.v.iter().all(|&v| v == 200), "flat chroma kept");
+        // a ramp keeps its ends and its order, at 1280→480 (not a whole ratio) as well
+        let ramp = |x: usize, _| (x * 255 / 1279) as u8;
+        for (w, h) in [(640, 360), (480, 270)] {
+            let a = downscale(&frame(1280, 720, I420, ramp, 60, 160), w, h).unwrap();
+            let b = downscale(&frame(1280, 720, Nv12, ramp, 60, 160), w, h).unwrap();
+            assert_eq!((a.y.len(), a.u.len()), ((w * h) as usize, (w * h / 4) as usize));
+            assert_eq!((&a.y, &a.u, &a.v), (&b.y, &b.u, &b.v), "NV12 and I420 of one picture scale alike");
+            let row = &a.y[..w as usize];
+            assert!(row.windows(2).all(|p| p[0] <= p[1]), "ramp stays monotonic");
+            assert!(row[0] <= 2 && row[w as usize - 1] >= 253, "ramp ends kept: {} … {}", row[0], row[w as usize - 1]);
+        }
+        // not shrinking: nearest samples, nothing read past the end
+        let same = downscale(&frame(320, 240, Nv12, check, 1, 2), 320, 240).unwrap();
+        assert_eq!(same.y[..4], [0, 255, 0, 255]);
     }
 
     #[test]
