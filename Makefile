@@ -28,11 +28,12 @@ build: deps ui
 # Rust suites (unit, crate, CLI end to end), the UI's Vitest, then the desktop app end to
 # end under Xvfb with the binaries `cargo test` built (the app with the UI embedded, as
 # `tauri build` makes it; building them again without the dev-dependencies' features
-# would recompile Tauri, tokio and everything above them).
+# would recompile Tauri, tokio and everything above them). Its screenshots go to
+# target/app-screenshots/ (the tree stays clean); `make test-app` refreshes docs/screenshots/.
 test: deps ui
 	$(CARGO) test --release --workspace --locked
 	$(MAKE) --no-print-directory ui-test
-	scripts/app-harness.sh tests/app/e2e.py
+	SCREENSHOTS=$(CURDIR)/target/app-screenshots scripts/app-harness.sh tests/app/e2e.py
 
 # The 5-minute broadcast with the real (PulseAudio) microphone: A/V drift ≤ 40 ms,
 # no audio gaps. `make test` runs it too (with everything else); this runs it alone.
@@ -76,7 +77,7 @@ deb: deps
 	$(TAURI) build --bundles deb -- --locked
 
 # End to end under Xvfb: WebDriver (tauri-driver + WebKitWebDriver) drives the built app
-# against a private real stack; screenshots go to docs/screenshots/.
+# against a private real stack; screenshots go to docs/screenshots/ (the README's).
 test-app: app
 	scripts/app-harness.sh tests/app/e2e.py
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { h } from "./dom";
+import { h, setClass, setText } from "./dom";
 
 describe("h()", () => {
   it("never interprets text as HTML", () => {
@@ -16,5 +16,26 @@ describe("h()", () => {
     expect(clicked).toBe(1);
     expect(b.hasAttribute("disabled")).toBe(false);
     expect(b.hasAttribute("autofocus")).toBe(true);
+  });
+});
+
+describe("setText() / setClass()", () => {
+  it("leave the DOM untouched when nothing changes", () => {
+    const el = h("p", { class: "a" }, "Live 00:00:01");
+    const node = el.firstChild;
+    const seen: MutationRecord[] = [];
+    const mo = new MutationObserver((r) => seen.push(...r));
+    mo.observe(el, { childList: true, characterData: true, subtree: true, attributes: true });
+    setText(el, "Live 00:00:01");
+    setClass(el, "a");
+    expect(mo.takeRecords()).toHaveLength(0);
+    expect(el.firstChild).toBe(node);
+    setText(el, "Live 00:00:02");
+    setClass(el, "b");
+    expect(mo.takeRecords().length).toBeGreaterThan(0);
+    expect(el.textContent).toBe("Live 00:00:02");
+    expect(el.className).toBe("b");
+    mo.disconnect();
+    setText(null, "x"); // missing elements are ignored
   });
 });

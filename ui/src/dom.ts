@@ -24,3 +24,14 @@ export function clear(el: Element, ...children: (Node | string)[]): void {
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T | null {
   return document.getElementById(id) as T | null;
 }
+
+/** Sets the text only when it differs: rewriting equal text still replaces the text node,
+ * and every such change is a repaint (in software, without a GPU) of that box. */
+export function setText(el: Element | null, text: string): void {
+  if (el && el.textContent !== text) el.textContent = text;
+}
+
+/** Sets the class list only when it differs (as setText). */
+export function setClass(el: Element | null, cls: string): void {
+  if (el && el.className !== cls) el.className = cls;
+}

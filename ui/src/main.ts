@@ -1,7 +1,7 @@
 // Mentorcast's screens: Sign in, Studio, Recordings, Settings.
 import { call, commands, events, CommandError } from "./api";
 import type { BroadcastStatus, ChannelView, DeviceList, Me, Preset, RecordingView, SettingsView, AppInfo, ViewerCountView } from "./bindings";
-import { h, clear, byId } from "./dom";
+import { h, clear, byId, setClass, setText } from "./dom";
 import { PreviewLink } from "./preview";
 import { num, badge, buttonMode, errorText, formatDate, formatDuration, formatElapsed, formatKbps, levelClass, meterClass, meterFraction, recordingSubtitle, viewForStep, viewersText } from "./state";
 import { drawChart } from "./chart";
@@ -432,18 +432,18 @@ function renderStatus(s: BroadcastStatus): void {
   ui.status = s;
   const title = byId("status-title");
   if (!title) return;
-  title.textContent = s.title;
-  byId("status-detail")!.textContent = s.detail;
-  const box = byId("status")!;
-  box.className = `status card status-${s.state}`;
+  // once a second while live: only what changed is written (each write is a repaint)
+  setText(title, s.title);
+  setText(byId("status-detail"), s.detail);
+  setClass(byId("status"), `status card status-${s.state}`);
   const b = badge(s);
   const bd = byId("badge")!;
-  bd.textContent = b.text;
-  bd.className = `badge ${b.cls}`;
+  setText(bd, b.text);
+  setClass(bd, `badge ${b.cls}`);
   const btn = byId<HTMLButtonElement>("golive")!;
   const mode = buttonMode(s.state);
-  btn.textContent = mode === "end" ? "End" : mode === "busy" ? (s.state === "ending" ? "Ending…" : "Connecting…") : "Go Live";
-  btn.className = mode === "end" ? "danger big" : "primary big";
+  setText(btn, mode === "end" ? "End" : mode === "busy" ? (s.state === "ending" ? "Ending…" : "Connecting…") : "Go Live");
+  setClass(btn, mode === "end" ? "danger big" : "primary big");
   btn.disabled = mode === "busy" || (mode === "go-live" && !sourcesReady());
   for (const id of ["camera", "mic", "preset", "bitrate"]) {
     const el = byId<HTMLInputElement>(id);
@@ -463,15 +463,15 @@ function renderStatus(s: BroadcastStatus): void {
 function setStat(id: string, text: string, level: Parameters<typeof levelClass>[0]): void {
   const el = byId(id);
   if (!el) return;
-  el.textContent = text;
-  el.className = levelClass(level);
+  setText(el, text);
+  setClass(el, levelClass(level));
 }
 
 function renderViewers(v: ViewerCountView): void {
   ui.viewers = v;
   const a = byId("viewers-active"), p = byId("viewers-peak");
-  if (a) a.textContent = String(v.active);
-  if (p) p.textContent = String(v.peak);
+  setText(a, String(v.active));
+  setText(p, String(v.peak));
   const box = byId("viewers");
   if (box) {
     box.classList.toggle("stale", !v.connected);
