@@ -61,7 +61,8 @@ impl JpegEncoder {
             self.buf.resize(worst, 0);
         }
         let mut planes = [f.y.as_ptr(), f.u.as_ptr(), f.v.as_ptr()];
-        let strides = [wi, c_int(cw as u32)?, c_int(cw as u32)?];
+        let cwi = c_int(cw as u32)?;
+        let strides = [wi, cwi, cwi];
         let mut out = self.buf.as_mut_ptr();
         let mut size = worst as libc::c_ulong;
         // SAFETY: the planes hold at least stride × rows bytes each (checked above), `out`
