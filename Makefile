@@ -21,29 +21,29 @@ stack-down:
 stack-status:
 	scripts/stack.sh status
 
+# One release build of the binaries and the test binaries, in the feature set `cargo test`
+# uses (scripts/build.sh says why); `make run`, `make test` and the app's drivers share it.
 # The app binary embeds ui/dist (the `custom-protocol` feature, on by default): `ui` first.
 build: deps ui
-	$(CARGO) build --release --workspace --locked
+	scripts/build.sh
 
 # Rust suites (unit, crate, CLI end to end), the UI's Vitest, then the desktop app end to
-# end under Xvfb with the binaries `cargo test` built (the app with the UI embedded, as
-# `tauri build` makes it; building them again without the dev-dependencies' features
-# would recompile Tauri, tokio and everything above them). Its screenshots go to
-# target/app-screenshots/ (the tree stays clean); `make test-app` refreshes docs/screenshots/.
-test: deps ui
-	$(CARGO) test --release --workspace --locked
-	$(MAKE) --no-print-directory ui-test
-	SCREENSHOTS=$(CURDIR)/target/app-screenshots scripts/app-harness.sh tests/app/e2e.py
+# end under Xvfb with the binaries of that build (its screenshots go to
+# target/app-screenshots/: the tree stays clean; `make test-app` refreshes docs/screenshots/).
+# scripts/test.sh times each suite and prints the times at the end.
+test: build
+	scripts/test.sh
 
 # The 5-minute broadcast with the real (PulseAudio) microphone: A/V drift ≤ 40 ms,
 # no audio gaps. `make test` runs it too (with everything else); this runs it alone.
 test-drift: deps
 	$(CARGO) test --release --locked -p mentorcast-cli --test e2e -- devices::five_minute_microphone_drift --exact --nocapture
 
-run:
+# deps, UI, the one build, then the stack, a verified test broadcast; the app with a display.
+run: build
 	scripts/run.sh
 
-bench:
+bench: build
 	scripts/bench.sh
 
 clean:
@@ -51,11 +51,17 @@ clean:
 	rm -rf .stack
 	$(CARGO) clean
 
-# ---- Desktop app (issue 8): tauri.conf.json at the top level, UI in ui/, shell in src-tauri/.
+# ---- Desktop app: tauri.conf.json at the top level, UI in ui/, shell in src-tauri/.
 TAURI := ui/node_modules/.bin/tauri
 
-ui: deps
+# ui/dist only when a source of it is newer: the app embeds ui/dist and is rebuilt (and
+# relinked, ~2 min on 2 cores) whenever its files are rewritten, even unchanged.
+UI_INPUTS := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package.json ui/package-lock.json
+ui/dist/index.html: $(UI_INPUTS) | deps
 	npm --prefix ui run build
+	touch $@
+
+ui: deps ui/dist/index.html
 
 # Vitest: the UI's state mapping and components.
 ui-test: deps
@@ -65,8 +71,8 @@ ui-test: deps
 bindings:
 	UPDATE_BINDINGS=1 $(CARGO) test --release --locked -p mentorcast-app --test commands typescript_bindings_are_current
 
-# The app binary (target/release/mentorcast-app) with the UI embedded; release so that it
-# shares its dependencies with `make test`'s build (2 cores); `make app-debug` for --debug.
+# The app binary as `tauri build` makes it (without the test features `make build` shares
+# with the tests: a separate compile of Tauri and above); `make app-debug` for --debug.
 app: deps
 	$(TAURI) build --no-bundle -- --locked
 
@@ -78,9 +84,9 @@ deb: deps
 
 # End to end under Xvfb: WebDriver (tauri-driver + WebKitWebDriver) drives the built app
 # against a private real stack; screenshots go to docs/screenshots/ (the README's).
-test-app: app
+test-app: build
 	scripts/app-harness.sh tests/app/e2e.py
 
 # Cold start, idle and live CPU (vs the CLI), RSS including WebKit's processes.
-bench-app: app
+bench-app: build
 	scripts/app-harness.sh tests/app/bench.py

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark: deps, release build, local stack, then the CLI's bench subcommand
-# against it (extra arguments go to `mentorcast bench`), then the heartbeat
-# load bench (issue 6 §7) against the stack's backend: steps of simulated
+# Benchmark (`make bench`: deps, the UI and the one build first): the local stack,
+# then the CLI's bench subcommand against it (extra arguments go to `mentorcast
+# bench`), then the heartbeat load bench against the stack's backend: steps of simulated
 # viewers at 750 ms, as mentor1's channel (BENCH_VIEWERS=0 skips it;
 # BENCH_VIEWERS_ARGS adds arguments to `mentorcast bench-viewers`).
 set -euo pipefail
@@ -10,8 +10,6 @@ cd "$REPO"
 export PATH="$HOME/.cargo/bin:$PATH"
 export STACK_DIR=${STACK_DIR:-$REPO/.stack}
 
-scripts/deps.sh
-cargo build --release --workspace
 scripts/stack.sh up
 
 BIN=$REPO/target/release/mentorcast

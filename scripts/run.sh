@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make run`: installs what is missing, builds, starts the local stack, then
-# sends a 20 s synthetic test broadcast, verifies what the ingest received
-# (live, over RTMP, while it is sent) and says where to watch it.
-# With a display it then starts the desktop app against that stack.
+# `make run`, after `make build` (deps, the UI, then everything in one release build,
+# scripts/build.sh: the binaries `make test` uses too): starts the local stack, sends
+# a 20 s synthetic test broadcast, verifies what the ingest received (live, over RTMP,
+# while it is sent) and says where to watch it. With a display it then starts the
+# desktop app (the one that build made) against that stack.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -11,8 +12,7 @@ export STACK_DIR=${STACK_DIR:-$REPO/.stack}
 DURATION=${DURATION:-20}
 KEY=${KEY:-demo}
 
-scripts/deps.sh
-cargo build --release --workspace --quiet
+[[ -x target/release/mentorcast && -x target/release/mentorcast-server ]] || { echo "run: nothing built: use make run (deps, UI, build, then this)" >&2; exit 1; }
 scripts/stack.sh up
 
 BIN=$REPO/target/release/mentorcast
@@ -54,12 +54,12 @@ echo
 echo "Report: $STACK_DIR/demo-report.json (JUnit: $STACK_DIR/demo-junit.xml)"
 [[ -n $rec ]] && echo "Recording: $rec   (play: ffplay $rec; check: $BIN verify $rec)"
 echo "The stack keeps running: make stack-down stops it."
-# With a display: the desktop app (issue 8) against this stack (sign in as mentor1; passwords in $STACK_DIR/users.json).
+# With a display: the desktop app against this stack (sign in as mentor1; passwords in $STACK_DIR/users.json).
 if [[ -n ${DISPLAY:-}${WAYLAND_DISPLAY:-} ]]; then
   APP_BIN=$REPO/target/release/mentorcast-app
-  echo "Building the desktop app (make app; incremental)…"
-  make -C "$REPO" --no-print-directory app >"$STACK_DIR/app-build.log" 2>&1 || { tail -n 30 "$STACK_DIR/app-build.log" >&2; echo "make app failed (log: $STACK_DIR/app-build.log)" >&2; exit 1; }
-  echo "Starting the desktop app: $APP_BIN (users and passwords: $STACK_DIR/users.json)"
+  echo "Starting the desktop app: $APP_BIN (users and passwords: $STACK_DIR/users.json; log: $STACK_DIR/app.log)"
   MENTORCAST_CONFIG=$STACK_DIR/config.toml nohup "$APP_BIN" >"$STACK_DIR/app.log" 2>&1 &
+else
+  echo "No display: the desktop app was built ($REPO/target/release/mentorcast-app) but not started."
 fi
 exit $rc

@@ -4,6 +4,9 @@
 #
 #   scripts/stack.sh up|down|status
 #   scripts/stack.sh cognito-up|cognito-down     the local Cognito endpoint alone
+#   scripts/stack.sh reload [STACK_DIR]          nginx re-reads its config; returns once only
+#                                                the new workers accept connections (the
+#                                                backend's reload command for channel apps)
 #
 # Env overrides (several independent stacks can run at once):
 #   STACK_DIR   default $REPO/.stack   everything lives here (conf, logs, pid, tls, record, hls)
@@ -44,6 +47,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# `reload DIR`: the backend names the stack it belongs to (its environment may not say).
+[[ ${1:-} == reload && -n ${2:-} ]] && STACK_DIR=$2
 STACK_DIR=${STACK_DIR:-$REPO/.stack}
 STACK_DIR=$(realpath -m -- "$STACK_DIR")
 RTMP_PORT=${RTMP_PORT:-1935}
@@ -95,6 +100,27 @@ running_pid() {
     return 0
   fi
   echo "$pid"
+}
+
+# The worker processes of nginx master $1, one "PID TITLE" line each.
+workers_of() { ps -o pid=,args= --ppid "$1" 2>/dev/null | grep 'worker process' || true; }
+
+# Whether master $1 has exactly one worker accepting connections (none left from an
+# older configuration: a worker told to quit is titled "... is shutting down" and has
+# closed its listening sockets). A subscriber and a publisher arriving now meet in it.
+nginx_settled() {
+  local active
+  active=$(workers_of "$1" | grep -vc 'shutting down' || true)
+  [[ $active == 1 ]]
+}
+
+# Waits until nginx master $1 is settled (see nginx_settled), for up to $2 seconds.
+wait_settled() {
+  local deadline=$((SECONDS + $2))
+  until nginx_settled "$1"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.05
+  done
 }
 
 check_port() {
@@ -487,7 +513,7 @@ stat_url = "http://127.0.0.1:$HTTP_PORT/stat"
 apps_file = $(toml_str "$APPS_FILE")
 app_template_file = $(toml_str "$APP_TEMPLATE")
 record_dir = $(toml_str "$CH_RECORD_DIR")
-reload_command = [$(toml_str "$NGINX_BIN"), "-p", $(toml_str "$NGX_DIR"), "-e", $(toml_str "$ERRLOG"), "-c", $(toml_str "$CONF"), "-s", "reload"]
+reload_command = [$(toml_str "$REPO/scripts/stack.sh"), "reload", $(toml_str "$STACK_DIR")]
 
 [hooks]
 secret = "$secret"
@@ -558,6 +584,7 @@ cmd_up() {
     log "already up (pid $pid, $STACK_DIR)"
     [[ -f $STACK_DIR/config.toml ]] || write_cli_config
     if [[ $STACK_COGNITO != 0 ]]; then cognito_up; server_up; fi
+    wait_settled "$pid" "$READY_TIMEOUT" || die "nginx (pid $pid) still has workers of an older configuration"
     return 0
   fi
   rm -f "$PIDFILE"
@@ -609,12 +636,50 @@ cmd_up() {
   [[ -n $pid ]] || die "nginx answered but no pid in $PIDFILE (another server on these ports?)"
   write_cli_config
   if [[ $STACK_COGNITO != 0 ]]; then cognito_up; server_up; fi
+  # Ready for a subscriber: one generation of workers (the backend reloads nginx when
+  # the channel applications it renders differ from the file, and waits for it).
+  wait_settled "$pid" "$READY_TIMEOUT" || die "nginx (pid $pid) still has workers of an older configuration"
 
   log "up (nginx pid $pid) in $STACK_DIR"
   log "  rtmp   rtmp://127.0.0.1:$RTMP_PORT/live  (record -> $RECORD_DIR)"
   log "  rtmps  rtmps://localhost:$RTMPS_PORT/live  (CA $TLS_DIR/ca.pem)"
   log "  http   http://127.0.0.1:$HTTP_PORT/{healthz,stat,hls/,channels/}"
   log "  config $STACK_DIR/config.toml"
+}
+
+# nginx re-reads its config (the channel applications changed). `nginx -s reload` only
+# signals the master: until the master has started the new workers and told the old
+# ones to quit, a connection can land in an old worker, which then keeps it (a
+# subscriber there never meets a publisher that lands in the new one). So this returns
+# only once a worker of the new configuration runs and every older one is shutting down.
+cmd_reload() {
+  local pid before out w deadline=$((SECONDS + READY_TIMEOUT))
+  pid=$(running_pid)
+  [[ -n $pid ]] || die "nginx is not running ($STACK_DIR)"
+  if ! out=$("$NGINX_BIN" -t -q -p "$NGX_DIR" -e "$ERRLOG" -c "$CONF" 2>&1 </dev/null); then
+    echo "$out" >&2
+    die "nginx rejected $CONF; still serving the previous configuration"
+  fi
+  before=" $(workers_of "$pid" | awk '{print $1}' | tr '\n' ' ') "
+  "$NGINX_BIN" -p "$NGX_DIR" -e "$ERRLOG" -c "$CONF" -s reload </dev/null >>"$LOGDIR/stdout.log" 2>&1 ||
+    die "nginx -s reload failed (log: $ERRLOG)"
+  while :; do
+    local fresh=0 stale=0
+    while read -r w title; do
+      [[ -n $w ]] || continue
+      if [[ $before == *" $w "* ]]; then
+        [[ $title == *"shutting down"* ]] || stale=$((stale + 1))
+      elif [[ $title != *"shutting down"* ]]; then
+        fresh=$((fresh + 1))
+      fi
+    done < <(workers_of "$pid")
+    ((fresh >= 1 && stale == 0)) && return 0
+    if ((SECONDS >= deadline)); then
+      tail -n 5 "$ERRLOG" >&2 2>/dev/null || true
+      die "nginx did not switch to the new configuration within ${READY_TIMEOUT}s"
+    fi
+    sleep 0.05
+  done
 }
 
 cmd_down() {
@@ -668,5 +733,6 @@ case "${1:-}" in
   status) cmd_status ;;
   cognito-up) cognito_up ;;
   cognito-down) cognito_down ;;
-  *) echo "usage: $0 up|down|status|cognito-up|cognito-down" >&2; exit 2 ;;
+  reload) cmd_reload ;;
+  *) echo "usage: $0 up|down|status|reload [STACK_DIR]|cognito-up|cognito-down" >&2; exit 2 ;;
 esac

@@ -63,3 +63,37 @@ fn example_scenarios_parse() {
         assert!(v["scenario"].as_array().map(|a| !a.is_empty()).unwrap_or(false), "{}", entry.path().display());
     }
 }
+
+/// The subscriber-first check `make run` does, on a stack that just came up and right
+/// after a reload. `nginx -s reload` returns before nginx has switched workers: a
+/// subscriber that connects then lands in the old worker, which keeps it, while the
+/// publisher lands in the new one — the player saw "no stream" although the recording
+/// had every frame. The backend used to reload nginx at every `stack.sh up` (its apps
+/// file differed from the stack's placeholder by a comment), and reloaded with a bare
+/// `nginx -s reload`.
+#[test]
+fn a_subscriber_meets_the_publisher_on_a_fresh_and_a_reloaded_stack() {
+    let stack = Stack::start_with_backend();
+    let error_log = stack.dir.path().join("nginx/logs/error.log");
+    let reloads = || std::fs::read_to_string(&error_log).unwrap_or_default().matches("(SIGHUP) received").count();
+    assert_eq!(reloads(), 0, "stack up with no channel reloaded nginx:\n{}", std::fs::read_to_string(&error_log).unwrap_or_default());
+
+    let dir = tempfile::tempdir().unwrap();
+    let live = stack.rtmp("live");
+    let play = |name: &str| {
+        let file = dir.path().join(format!("{name}.toml"));
+        let text = scenario(name, &live, name, &format!("{live}/{name}"), "max_frame_loss_pct = 1.0\nmin_fps_ratio = 0.95\nmax_av_offset_ms = 40")
+            .replace("duration_s = 5", "duration_s = 3");
+        std::fs::write(&file, text).unwrap();
+        let r = run(mentorcast().args(["run", file.to_str().unwrap()]));
+        assert_eq!(r.code, 0, "{name}: {}", r.all());
+        assert!(r.stdout.contains(&format!("PASS {name}")), "{}", r.stdout);
+    };
+    play("fresh-stack");
+
+    // The reload the backend runs when a channel's application is added.
+    let out = std::process::Command::new(repo_root().join("scripts/stack.sh")).args(["reload"]).arg(stack.dir.path()).output().unwrap();
+    assert!(out.status.success(), "stack.sh reload: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(reloads(), 1, "one reload");
+    play("just-reloaded");
+}

@@ -223,9 +223,11 @@ async fn run_inner(s: &Scenario, result: &mut ScenarioResult) -> Result<Report> 
             max_duration: Duration::from_secs_f64(s.duration_s + 30.0),
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let verifier = tokio::spawn(async move { mentorcast_verify::verify_rtmp_until(&play, &tls, opts, limits, stop_rx).await });
-        // Give the player a moment to subscribe before publishing.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (playing_tx, playing_rx) = tokio::sync::oneshot::channel();
+        let verifier = tokio::spawn(async move { mentorcast_verify::verify_rtmp_until(&play, &tls, opts, limits, stop_rx, Some(playing_tx)).await });
+        // Publish once the ingest accepted the player's request (or the player gave up:
+        // its error is the report's), so the player sees the stream from its first frame.
+        let _ = tokio::time::timeout(limits.start_timeout, playing_rx).await;
         let broadcast = crate::broadcast::run(&plan, Progress::Quiet).await;
         let stats = match broadcast {
             Ok(st) => st,

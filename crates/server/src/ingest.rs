@@ -68,7 +68,7 @@ impl IngestApps {
         let apps: Vec<(String,)> = sqlx::query_as("SELECT app FROM channels ORDER BY id").fetch_all(db).await?;
         let text = render(&template, apps.iter().map(|(a,)| a.as_str()));
         let current = tokio::fs::read_to_string(apps_file).await.unwrap_or_default();
-        if current == text {
+        if same_config(&current, &text) {
             return Ok(false);
         }
         write_atomically(apps_file, &text).await.map_err(|source| IngestError::Write { path: apps_file.display().to_string(), source })?;
@@ -167,6 +167,17 @@ pub fn render<'a>(template: &str, apps: impl Iterator<Item = &'a str>) -> String
     out
 }
 
+/// Whether two apps files configure nginx the same way: comments and blank lines
+/// aside, the same lines. A reload for a comment alone would be wasted, and worse:
+/// while nginx switches workers, a subscriber can land in the old one and never
+/// meet a publisher that lands in the new one.
+pub fn same_config(a: &str, b: &str) -> bool {
+    fn significant(text: &str) -> impl Iterator<Item = &str> {
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+    }
+    significant(a).eq(significant(b))
+}
+
 /// Whether nginx-rtmp's `/stat` XML has an `<application>` named `app`.
 pub fn stat_lists_app(xml: &str, app: &str) -> bool {
     let want = format!("<name>{app}</name>");
@@ -221,6 +232,52 @@ mod tests {
         assert!(out.contains("application room-a {\n    push rtmp://x/hls playPath=room-a;"));
         assert!(out.contains("application room-b {"));
         assert!(!out.contains("bad app"));
+    }
+
+    #[test]
+    fn comments_and_blank_lines_do_not_count_as_a_change() {
+        let t = "application {app} {\n    live on;\n}\n";
+        let none = render(t, std::iter::empty());
+        // What scripts/stack.sh writes before the backend first runs.
+        assert!(same_config("# channel applications: written by mentorcast-server\n", &none));
+        assert!(same_config("", &none));
+        let one = render(t, ["room-a"].into_iter());
+        assert!(!same_config(&none, &one));
+        assert!(same_config(&format!("# another header\n\n{}", one.lines().skip(1).collect::<Vec<_>>().join("\n")), &one));
+        assert!(!same_config(&one, &render(t, ["room-b"].into_iter())));
+    }
+
+    /// The server's start with no channel against the stack's placeholder file
+    /// must not run the reload command (it did, on every `stack.sh up`).
+    #[tokio::test]
+    async fn sync_with_nothing_new_does_not_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let apps = dir.path().join("apps.conf");
+        let template = dir.path().join("app.template");
+        let marker = dir.path().join("reloaded");
+        std::fs::write(&apps, "# channel applications: written by mentorcast-server\n").unwrap();
+        std::fs::write(&template, "application {app} {\n    live on;\n}\n").unwrap();
+        let cfg = IngestConfig {
+            rtmp_url: "rtmp://127.0.0.1:1".into(),
+            rtmps_url: None,
+            hls_url: "http://127.0.0.1:1/channels".into(),
+            stat_url: None,
+            apps_file: Some(apps.clone()),
+            app_template_file: Some(template),
+            reload_command: vec!["touch".into(), marker.display().to_string()],
+            record_dir: None,
+        };
+        let db = crate::db::open(&format!("sqlite://{}", dir.path().join("db.sqlite").display())).await.unwrap();
+        let ingest = IngestApps::new(&cfg);
+        assert!(!ingest.sync(&db).await.unwrap(), "no channel and a placeholder: nothing to change");
+        assert!(!marker.exists(), "the reload command ran although nothing changed");
+        sqlx::query("INSERT INTO channels (mentor_sub, mentor_username, app, stream_key, key_issued_at, created_at) VALUES ('s', 'mentor1', 'room-mentor1', 'sk_x', 0, 0)")
+            .execute(&db)
+            .await
+            .unwrap();
+        assert!(ingest.sync(&db).await.unwrap(), "a new channel changes the file");
+        assert!(marker.exists(), "a changed file reloads the ingest");
+        assert!(std::fs::read_to_string(&apps).unwrap().contains("application room-mentor1 {"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use mentorcast_engine::flv::{self, Tag};
 use mentorcast_engine::rtmp::{self as engine_rtmp, TlsOptions};
 use mentorcast_engine::service::Service;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info, warn};
 
@@ -47,13 +47,16 @@ pub async fn verify_rtmp(
     limits: PlayLimits,
 ) -> Result<Report, VerifyError> {
     let (_keep, stop) = watch::channel(false);
-    verify_rtmp_until(service, tls, opts, limits, stop).await
+    verify_rtmp_until(service, tls, opts, limits, stop, None).await
 }
 
 /// [`verify_rtmp`] with a stop signal: when `stop` turns `true` the session
 /// ends and the report covers what arrived so far (or, if no media had
 /// arrived yet, the result is [`VerifyError::NoStream`]). A dropped sender
 /// never stops the session.
+///
+/// `playing`, when given, hears once the server accepted the play request: a
+/// caller that publishes after that knows the player sees the first frame.
 ///
 /// Decoding runs on a blocking thread, so a slow decode never stalls reading
 /// from the socket. Needs a Tokio runtime with the blocking pool (any runtime).
@@ -63,6 +66,7 @@ pub async fn verify_rtmp_until(
     opts: VerifyOptions,
     limits: PlayLimits,
     mut stop: watch::Receiver<bool>,
+    playing: Option<oneshot::Sender<()>>,
 ) -> Result<Report, VerifyError> {
     let started = Instant::now();
     let start_deadline = started + limits.start_timeout;
@@ -88,6 +92,9 @@ pub async fn verify_rtmp_until(
         _ = sleep_until(start_deadline) => return Err(no_stream()),
         p = engine_rtmp::play(service, tls) => p?,
     };
+    if let Some(playing) = playing {
+        let _ = playing.send(());
+    }
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Tag>();
     let worker = tokio::task::spawn_blocking(move || {
