@@ -59,7 +59,12 @@ impl<R: Runtime> StudioSink for Emitter<R> {
 }
 
 impl AppState {
-    pub fn new<R: Runtime>(app: &tauri::AppHandle<R>, config: Config, settings_path: Option<PathBuf>, preview: Arc<PreviewStream>) -> Self {
+    pub fn new<R: Runtime>(
+        app: &tauri::AppHandle<R>,
+        config: Config,
+        settings_path: Option<PathBuf>,
+        preview: Arc<PreviewStream>,
+    ) -> Self {
         let settings = settings_path.as_deref().map(AppSettings::load).unwrap_or_default();
         let account = Arc::new(Account::new(config.cognito.clone(), settings.store_choice()));
         let backend = Arc::new(Backend::new(config.api_url(), account.clone()));
@@ -177,7 +182,9 @@ async fn rotate_key(state: State<'_, AppState>) -> Res<ChannelView> {
 #[tauri::command]
 #[specta::specta]
 async fn list_devices() -> Res<DeviceList> {
-    tokio::task::spawn_blocking(studio::devices).await.map_err(|e| UiError::new(ErrorKindDto::Other, format!("listing devices failed: {e}")))
+    tokio::task::spawn_blocking(studio::devices)
+        .await
+        .map_err(|e| UiError::new(ErrorKindDto::Other, format!("listing devices failed: {e}")))
 }
 
 /// Starts the preview of these sources; the frames are on [`preview_url`]'s stream.
@@ -320,7 +327,12 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 
 /// Registers the typed events and the shared state (in `setup`, or after `build` in tests).
 /// Mounts the events and the state; `preview` must be bound (its origin is in the CSP).
-pub fn init<R: Runtime>(app: &tauri::AppHandle<R>, config: Config, settings_path: Option<PathBuf>, mut preview: PreviewStream) -> Result<(), StreamError> {
+pub fn init<R: Runtime>(
+    app: &tauri::AppHandle<R>,
+    config: Config,
+    settings_path: Option<PathBuf>,
+    mut preview: PreviewStream,
+) -> Result<(), StreamError> {
     specta_builder::<R>().mount_events(app);
     tauri::async_runtime::block_on(async { preview.serve() })?;
     app.manage(AppState::new(app, config, settings_path, Arc::new(preview)));
@@ -332,7 +344,9 @@ pub fn init<R: Runtime>(app: &tauri::AppHandle<R>, config: Config, settings_path
 /// there, draw without accelerated compositing (what a user can still override).
 #[cfg(target_os = "linux")]
 fn software_rendering_defaults() {
-    let has_gpu = std::fs::read_dir("/dev/dri").map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("renderD"))).unwrap_or(false);
+    let has_gpu = std::fs::read_dir("/dev/dri")
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("renderD")))
+        .unwrap_or(false);
     if !has_gpu && std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
         // Safe: called first thing in `run`, before any thread is started.
         std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
@@ -343,7 +357,12 @@ pub fn run() {
     let _ = STARTED.set(std::time::Instant::now());
     #[cfg(target_os = "linux")]
     software_rendering_defaults();
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MENTORCAST_LOG").unwrap_or_else(|_| "info".into())).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MENTORCAST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let config = match Config::load(config_arg().as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -363,11 +382,13 @@ pub fn run() {
     // and thumbnails; the preview's stream is on its own loopback origin.
     let origin = origin_of(&config.api_url()).unwrap_or_else(|| "'none'".into());
     if let Some(csp) = context.config_mut().app.security.csp.take() {
-        let policy = csp.to_string().replace("__BACKEND_ORIGIN__", &origin).replace("__PREVIEW_ORIGIN__", preview.origin());
+        let policy =
+            csp.to_string().replace("__BACKEND_ORIGIN__", &origin).replace("__PREVIEW_ORIGIN__", preview.origin());
         context.config_mut().app.security.csp = Some(tauri::utils::config::Csp::Policy(policy));
     }
     let preview = std::sync::Mutex::new(Some(preview));
-    let settings_path = std::env::var_os("MENTORCAST_APP_SETTINGS").map(PathBuf::from).or_else(AppSettings::default_path);
+    let settings_path =
+        std::env::var_os("MENTORCAST_APP_SETTINGS").map(PathBuf::from).or_else(AppSettings::default_path);
     let app = build_app(tauri::Builder::default()).setup(move |app| {
         let preview = preview.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or("set up twice")?;
         init(app.handle(), config.clone(), settings_path.clone(), preview)?;

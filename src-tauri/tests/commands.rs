@@ -13,8 +13,16 @@ use tauri::webview::InvokeRequest;
 use tauri::{Listener, WebviewWindow};
 
 fn app(settings: Option<std::path::PathBuf>) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
-    let app = mentorcast_app_lib::build_app(mock_builder()).build(tauri::generate_context!()).expect("the app builds on the mock runtime");
-    mentorcast_app_lib::init(app.handle(), Config::default(), settings, mentorcast_app_core::stream::PreviewStream::bind().unwrap()).unwrap();
+    let app = mentorcast_app_lib::build_app(mock_builder())
+        .build(tauri::generate_context!())
+        .expect("the app builds on the mock runtime");
+    mentorcast_app_lib::init(
+        app.handle(),
+        Config::default(),
+        settings,
+        mentorcast_app_core::stream::PreviewStream::bind().unwrap(),
+    )
+    .unwrap();
     let w = tauri::WebviewWindowBuilder::new(&app, "main", Default::default()).build().expect("a main window");
     (app, w)
 }
@@ -47,7 +55,12 @@ fn status_settings_and_errors_round_trip() {
     let v = invoke(&w, "get_settings", json!({})).unwrap();
     assert_eq!(v, json!({"ingest_override_url": null, "ingest_override_has_key": false, "token_store": null}));
 
-    let e = invoke(&w, "save_settings", json!({"update": {"ingest_override_url": "ftp://nope", "ingest_override_key": null, "token_store": null}})).unwrap_err();
+    let e = invoke(
+        &w,
+        "save_settings",
+        json!({"update": {"ingest_override_url": "ftp://nope", "ingest_override_key": null, "token_store": null}}),
+    )
+    .unwrap_err();
     assert_eq!(e["kind"], "bad_input", "{e}");
 
     let v = invoke(&w, "save_settings", json!({"update": {"ingest_override_url": "rtmp://127.0.0.1:1/live", "ingest_override_key": "qa-secret", "token_store": "file"}})).unwrap();
@@ -83,7 +96,12 @@ fn going_live_to_a_closed_port_reports_ingest_unreachable() {
         let _ = tx.send(serde_json::from_str(e.payload()).unwrap());
     });
     invoke(&w, "save_settings", json!({"update": {"ingest_override_url": format!("rtmp://127.0.0.1:{port}/live"), "ingest_override_key": "k", "token_store": null}})).unwrap();
-    invoke(&w, "go_live", json!({"request": {"camera": "synthetic", "microphone": "synthetic", "preset": "p480p30", "video_kbps": 1000}})).unwrap();
+    invoke(
+        &w,
+        "go_live",
+        json!({"request": {"camera": "synthetic", "microphone": "synthetic", "preset": "p480p30", "video_kbps": 1000}}),
+    )
+    .unwrap();
     let mut states = Vec::new();
     let failed = loop {
         let s = rx.recv_timeout(Duration::from_secs(60)).expect("a status event within 60 s");
@@ -94,7 +112,10 @@ fn going_live_to_a_closed_port_reports_ingest_unreachable() {
     };
     assert_eq!(states[0], "connecting", "{states:?}");
     assert_eq!(failed["title"], "Ingest unreachable", "{failed}");
-    assert!(failed["destination"].as_str().unwrap().ends_with("/****"), "the key is masked in the destination: {failed}");
+    assert!(
+        failed["destination"].as_str().unwrap().ends_with("/****"),
+        "the key is masked in the destination: {failed}"
+    );
     let s = invoke(&w, "broadcast_status", json!({})).unwrap();
     assert_eq!(s["state"], "failed");
     let _ = std::fs::remove_dir_all(dir);
@@ -122,10 +143,18 @@ fn typescript_bindings_are_current() {
 fn the_capability_allows_exactly_the_commands_in_the_bindings() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let bindings = std::fs::read_to_string(root.join("ui/src/bindings.ts")).unwrap();
-    let mut called: Vec<String> = bindings.split("TAURI_INVOKE(\"").skip(1).map(|s| s[..s.find('"').unwrap()].replace('_', "-")).collect();
+    let mut called: Vec<String> =
+        bindings.split("TAURI_INVOKE(\"").skip(1).map(|s| s[..s.find('"').unwrap()].replace('_', "-")).collect();
     called.sort();
-    let cap: Value = serde_json::from_str(&std::fs::read_to_string(root.join("src-tauri/capabilities/default.json")).unwrap()).unwrap();
-    let mut allowed: Vec<String> = cap["permissions"].as_array().unwrap().iter().filter_map(|p| p.as_str()?.strip_prefix("allow-").map(str::to_string)).collect();
+    let cap: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("src-tauri/capabilities/default.json")).unwrap())
+            .unwrap();
+    let mut allowed: Vec<String> = cap["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str()?.strip_prefix("allow-").map(str::to_string))
+        .collect();
     allowed.sort();
     assert!(!called.is_empty());
     assert_eq!(called, allowed, "commands in ui/src/bindings.ts vs allow-* in src-tauri/capabilities/default.json");
@@ -145,7 +174,8 @@ fn preview_frames_arrive_on_the_stream_the_command_names() {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
-    invoke(&w, "start_preview", json!({"camera": "synthetic", "microphone": "synthetic", "preset": "p480p30"})).unwrap();
+    invoke(&w, "start_preview", json!({"camera": "synthetic", "microphone": "synthetic", "preset": "p480p30"}))
+        .unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 65536];
     let jpeg_part = b"Content-Type: image/jpeg\r\nContent-Length: ";

@@ -51,7 +51,11 @@ fn code_for(secret: &str) -> String {
 
 fn wrong_code(secret: &str) -> String {
     let right = code_for(secret);
-    if right == "000000" { "111111".into() } else { "000000".into() }
+    if right == "000000" {
+        "111111".into()
+    } else {
+        "000000".into()
+    }
 }
 
 #[test]
@@ -60,7 +64,11 @@ fn login_whoami_token_logout_with_the_file_store() {
     let home = s.home("h");
     let r = login(&s, &home, "mentor1", &format!("{}\n", s.password("mentor1")));
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(r.stderr.contains("no usable OS keyring") && r.stderr.contains("tokens.json"), "the file fallback says so: {}", r.stderr);
+    assert!(
+        r.stderr.contains("no usable OS keyring") && r.stderr.contains("tokens.json"),
+        "the file fallback says so: {}",
+        r.stderr
+    );
     assert!(r.stderr.contains("Signed in as mentor1"), "{}", r.stderr);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(tokens_file(&home)).unwrap().permissions().mode() & 0o777, 0o600);
@@ -78,7 +86,11 @@ fn login_whoami_token_logout_with_the_file_store() {
         assert!(!r.all().contains(t[k].as_str().unwrap()), "whoami printed the {k}");
     }
     let human = run(s.cli(&home).arg("whoami"));
-    assert!(human.stdout.contains("can broadcast: yes") && human.stdout.contains("mentor1@mentorcast.test"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("can broadcast: yes") && human.stdout.contains("mentor1@mentorcast.test"),
+        "{}",
+        human.stdout
+    );
     // whoami --require-mentor passes for a mentor
     assert_eq!(run(s.cli(&home).args(["whoami", "--require-mentor"])).code, 0);
 
@@ -112,17 +124,24 @@ fn wrong_password_and_unknown_user_read_the_same_and_disabled_is_told() {
         c
     };
     let wrong = run_stdin(cli(&home).args(["login", "--username", "mentor1", "--password-stdin"]), "Wrong-Passw0rd!\n");
-    let unknown = run_stdin(cli(&home).args(["login", "--username", "no-such-user", "--password-stdin"]), "Wrong-Passw0rd!\n");
+    let unknown =
+        run_stdin(cli(&home).args(["login", "--username", "no-such-user", "--password-stdin"]), "Wrong-Passw0rd!\n");
     assert_eq!(wrong.code, 10, "{}", wrong.all());
     assert_eq!(unknown.code, 10, "{}", unknown.all());
     let last = |r: &Run| r.stderr.lines().last().unwrap_or("").to_string();
     assert_eq!(last(&wrong), "error: Wrong username or password.");
     assert_eq!(last(&wrong), last(&unknown));
-    let ok = run_stdin(cli(&home).args(["login", "--username", "mentor1", "--password-stdin"]), &format!("{}\n", s.password("mentor1")));
+    let ok = run_stdin(
+        cli(&home).args(["login", "--username", "mentor1", "--password-stdin"]),
+        &format!("{}\n", s.password("mentor1")),
+    );
     assert_eq!(ok.code, 0, "{}", ok.all());
     for flow_cli in [cli(&home), s.cli(&home)] {
         let mut c = flow_cli;
-        let r = run_stdin(c.args(["login", "--username", "disabled1", "--password-stdin"]), &format!("{}\n", s.password("disabled1")));
+        let r = run_stdin(
+            c.args(["login", "--username", "disabled1", "--password-stdin"]),
+            &format!("{}\n", s.password("disabled1")),
+        );
         assert_eq!(r.code, 12, "{}", r.all());
         assert!(r.stderr.contains("disabled"), "{}", r.stderr);
     }
@@ -138,7 +157,11 @@ fn temporary_password_policy_violation_then_new_password() {
     assert!(r.stderr.contains("policy") && r.stderr.contains("at least 10 characters"), "{}", r.stderr);
     let r = login(&s, &home, "newmentor", &format!("{temp}\nweak\nNew-Passw0rd!ok\n"));
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(r.stderr.contains("temporary password") && r.stderr.contains("at least 10 characters"), "policy message first: {}", r.stderr);
+    assert!(
+        r.stderr.contains("temporary password") && r.stderr.contains("at least 10 characters"),
+        "policy message first: {}",
+        r.stderr
+    );
     assert!(r.stderr.contains("Signed in as newmentor"), "{}", r.stderr);
     // the new password is the password now
     let r = login(&s, &s.home("h2"), "newmentor", "New-Passw0rd!ok\n");
@@ -161,7 +184,15 @@ fn mfa_sign_in_wrong_code_then_code_from_the_secret() {
 
 /// `mfa setup` interactively: read the secret it shows, answer with a code from it.
 fn enrol(s: &CognitoStack, home: &Path, env: &[(&str, &str)]) -> (String, Run) {
-    let mut child = s.cli(home).envs(env.iter().copied()).args(["mfa", "setup"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = s
+        .cli(home)
+        .envs(env.iter().copied())
+        .args(["mfa", "setup"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut secret = None;
     let mut uri = String::new();
@@ -181,10 +212,19 @@ fn enrol(s: &CognitoStack, home: &Path, env: &[(&str, &str)]) -> (String, Run) {
         }
     }
     let secret = secret.unwrap_or_else(|| panic!("no secret shown: {seen}"));
-    assert!(uri.starts_with("otpauth://totp/Mentorcast:") && uri.contains(&format!("secret={secret}")) && uri.ends_with("&issuer=Mentorcast"), "{uri}");
+    assert!(
+        uri.starts_with("otpauth://totp/Mentorcast:")
+            && uri.contains(&format!("secret={secret}"))
+            && uri.ends_with("&issuer=Mentorcast"),
+        "{uri}"
+    );
     writeln!(child.stdin.take().unwrap(), "{}", code_for(&secret)).unwrap();
     let out = child.wait_with_output().unwrap();
-    let r = Run { code: out.status.code().unwrap_or(-1), stdout: seen + &String::from_utf8_lossy(&out.stdout), stderr: String::from_utf8_lossy(&out.stderr).into_owned() };
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: seen + &String::from_utf8_lossy(&out.stdout),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
     (secret, r)
 }
 
@@ -245,7 +285,11 @@ fn non_mentor_is_told_why_it_may_not_broadcast() {
     assert_eq!(v["groups"], serde_json::json!(["mentee"]));
     let r = run(s.cli(&home).args(["whoami", "--require-mentor"]));
     assert_eq!(r.code, 19, "{}", r.all());
-    assert!(r.stderr.contains("error: Signed in as mentee1, who is not in the mentor group: only mentors may broadcast."), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("error: Signed in as mentee1, who is not in the mentor group: only mentors may broadcast."),
+        "{}",
+        r.stderr
+    );
     // `broadcast` itself refuses, before touching the network.
     let port = free_port();
     let url = format!("rtmp://127.0.0.1:{port}/live");
@@ -266,14 +310,25 @@ fn network_unreachable_and_misconfigured_pool_or_client() {
     let home = s.home("h");
     let pw = format!("{}\n", s.password("mentor1"));
     let dead = free_port();
-    let offline = config_variant(&s, "offline.toml", &format!("endpoint = \"http://127.0.0.1:{}\"", s.port), &format!("endpoint = \"http://127.0.0.1:{dead}\""));
-    let r = run_stdin(s.cli(&home).env("MENTORCAST_CONFIG", &offline).args(["login", "--username", "mentor1", "--password-stdin"]), &pw);
+    let offline = config_variant(
+        &s,
+        "offline.toml",
+        &format!("endpoint = \"http://127.0.0.1:{}\"", s.port),
+        &format!("endpoint = \"http://127.0.0.1:{dead}\""),
+    );
+    let r = run_stdin(
+        s.cli(&home).env("MENTORCAST_CONFIG", &offline).args(["login", "--username", "mentor1", "--password-stdin"]),
+        &pw,
+    );
     assert_eq!(r.code, 16, "{}", r.all());
     assert!(r.stderr.contains("Cannot reach Cognito"), "{}", r.stderr);
     let text = std::fs::read_to_string(s.config()).unwrap();
     let client_line = text.lines().find(|l| l.starts_with("client_id = ")).unwrap().to_string();
     let bad_client = config_variant(&s, "badclient.toml", &client_line, "client_id = \"nosuchclient\"");
-    let r = run_stdin(s.cli(&home).env("MENTORCAST_CONFIG", &bad_client).args(["login", "--username", "mentor1", "--password-stdin"]), &pw);
+    let r = run_stdin(
+        s.cli(&home).env("MENTORCAST_CONFIG", &bad_client).args(["login", "--username", "mentor1", "--password-stdin"]),
+        &pw,
+    );
     assert_eq!(r.code, 17, "{}", r.all());
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
     let none = s.dir.path().join("none.toml");
@@ -319,7 +374,14 @@ impl Keyring {
         loop {
             let out = Command::new("dbus-send")
                 .env("DBUS_SESSION_BUS_ADDRESS", &k.address)
-                .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.secrets"])
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
                 .output()
                 .unwrap();
             if String::from_utf8_lossy(&out.stdout).contains("boolean true") {
@@ -359,7 +421,10 @@ fn keyring_path_under_a_headless_secret_service() {
     let home = s.home("h");
     let k = Keyring::start(&home);
     let env = [("DBUS_SESSION_BUS_ADDRESS", k.address.as_str())];
-    let r = run_stdin(s.cli(&home).envs(env).args(["login", "--username", "mentor1", "--password-stdin"]), &format!("{}\n", s.password("mentor1")));
+    let r = run_stdin(
+        s.cli(&home).envs(env).args(["login", "--username", "mentor1", "--password-stdin"]),
+        &format!("{}\n", s.password("mentor1")),
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stderr.contains("the OS keyring"), "{}", r.stderr);
     assert!(!r.stderr.contains("no usable OS keyring"), "{}", r.stderr);
@@ -369,7 +434,10 @@ fn keyring_path_under_a_headless_secret_service() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("\"username\":\"mentor1\"") && r.stdout.contains("OS keyring"), "{}", r.stdout);
     // --token-store file is honoured even with a keyring
-    let r = run_stdin(s.cli(&home).envs(env).args(["login", "--username", "mentor2", "--password-stdin", "--token-store", "file"]), &format!("{}\n", s.password("mentor2")));
+    let r = run_stdin(
+        s.cli(&home).envs(env).args(["login", "--username", "mentor2", "--password-stdin", "--token-store", "file"]),
+        &format!("{}\n", s.password("mentor2")),
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(tokens_file(&home).exists());
     assert_eq!(run(s.cli(&home).envs(env).arg("logout")).code, 0);
@@ -421,13 +489,27 @@ fn no_password_token_or_totp_secret_in_logs_at_trace() {
     secrets.push(pw2.clone());
     let mut c = s.cli(&home);
     trace(&mut c);
-    step(run_stdin(c.env("MENTORCAST_CONFIG", &pwcfg).args(["login", "--username", "mentor2", "--password-stdin"]), &format!("{pw2}\n")), 0, &mut logs);
+    step(
+        run_stdin(
+            c.env("MENTORCAST_CONFIG", &pwcfg).args(["login", "--username", "mentor2", "--password-stdin"]),
+            &format!("{pw2}\n"),
+        ),
+        0,
+        &mut logs,
+    );
     tokens_now(&mut secrets);
     // a wrong password (error responses are logged by the SDK at DEBUG)
     let mut c = s.cli(&home);
     trace(&mut c);
     secrets.push("Wrong-Passw0rd-Secret!".into());
-    step(run_stdin(c.env("MENTORCAST_CONFIG", &pwcfg).args(["login", "--username", "mentor2", "--password-stdin"]), "Wrong-Passw0rd-Secret!\n"), 10, &mut logs);
+    step(
+        run_stdin(
+            c.env("MENTORCAST_CONFIG", &pwcfg).args(["login", "--username", "mentor2", "--password-stdin"]),
+            "Wrong-Passw0rd-Secret!\n",
+        ),
+        10,
+        &mut logs,
+    );
     // TOTP enrolment (the secret is shown on stdout by design, never logged)
     let (enrolled, r) = enrol(&s, &home, &[("MENTORCAST_LOG", "trace")]);
     secrets.push(enrolled);
@@ -438,7 +520,14 @@ fn no_password_token_or_totp_secret_in_logs_at_trace() {
     secrets.push("New-Passw0rd!secret".into());
     let mut c = s.cli(&home);
     trace(&mut c);
-    step(run_stdin(c.args(["login", "--username", "newmentor", "--password-stdin"]), &format!("{temp}\nNew-Passw0rd!secret\n")), 0, &mut logs);
+    step(
+        run_stdin(
+            c.args(["login", "--username", "newmentor", "--password-stdin"]),
+            &format!("{temp}\nNew-Passw0rd!secret\n"),
+        ),
+        0,
+        &mut logs,
+    );
     tokens_now(&mut secrets);
     // MFA sign-in
     let totp = s.users["mfamentor"]["totp_secret"].as_str().unwrap().to_string();
@@ -447,7 +536,14 @@ fn no_password_token_or_totp_secret_in_logs_at_trace() {
     secrets.push(pw3.clone());
     let mut c = s.cli(&home);
     trace(&mut c);
-    step(run_stdin(c.args(["login", "--username", "mfamentor", "--password-stdin"]), &format!("{pw3}\n{}\n", code_for(&totp))), 0, &mut logs);
+    step(
+        run_stdin(
+            c.args(["login", "--username", "mfamentor", "--password-stdin"]),
+            &format!("{pw3}\n{}\n", code_for(&totp)),
+        ),
+        0,
+        &mut logs,
+    );
     tokens_now(&mut secrets);
     // a revoked session's refresh (moto echoes the refresh token in its error message)
     let mut c = s.cli(&home);

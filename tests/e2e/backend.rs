@@ -22,7 +22,8 @@ struct Http {
 
 impl Http {
     fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     fn header(&self, name: &str) -> Option<String> {
         self.headers.lines().find_map(|l| {
@@ -44,8 +45,15 @@ fn curl(args: &[&str]) -> Http {
         .args(args)
         .output()
         .expect("curl");
-    let status: u16 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("curl {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
-    Http { status, headers: std::fs::read_to_string(&hdr).unwrap_or_default(), body: std::fs::read(&body).unwrap_or_default() }
+    let status: u16 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("curl {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    Http {
+        status,
+        headers: std::fs::read_to_string(&hdr).unwrap_or_default(),
+        body: std::fs::read(&body).unwrap_or_default(),
+    }
 }
 
 fn get_as(url: &str, token: &str) -> Http {
@@ -56,7 +64,10 @@ fn get_as(url: &str, token: &str) -> Http {
 fn assert_json_error(h: &Http, status: u16, what: &str) {
     assert_eq!(h.status, status, "{what}: {} {}", h.status, String::from_utf8_lossy(&h.body));
     let v = h.json();
-    assert!(v["error"].is_string() && v["message"].as_str().map(|m| !m.is_empty()).unwrap_or(false), "{what}: not the error body: {v}");
+    assert!(
+        v["error"].is_string() && v["message"].as_str().map(|m| !m.is_empty()).unwrap_or(false),
+        "{what}: not the error body: {v}"
+    );
 }
 
 fn heartbeat_body(player: &str, app: &str) -> String {
@@ -109,11 +120,16 @@ fn channel_broadcast_recording_and_who_sees_it() {
     assert_eq!(ch["hls_url"], format!("http://127.0.0.1:{}/channels/room-mentor1.m3u8", s.http_port));
     let r = run(s.cli(&mentor1).args(["channel", "--json", "--show-key"]));
     assert_eq!(r.code, 0, "{}", r.all());
-    let key = serde_json::from_str::<serde_json::Value>(r.stdout.trim()).unwrap()["stream_key"].as_str().unwrap().to_string();
+    let key =
+        serde_json::from_str::<serde_json::Value>(r.stdout.trim()).unwrap()["stream_key"].as_str().unwrap().to_string();
     assert!(key.starts_with("sk_") && key.len() == 35, "key shape");
     let human = run(s.cli(&mentor1).arg("channel"));
     assert_eq!(human.code, 0, "{}", human.all());
-    assert!(human.stdout.contains("room-mentor1") && human.stdout.contains("****") && !human.all().contains(&key), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("room-mentor1") && human.stdout.contains("****") && !human.all().contains(&key),
+        "{}",
+        human.stdout
+    );
     // a mentee has no channel
     let r = run(s.cli(&mentee1).arg("channel"));
     assert_eq!(r.code, 19, "{}", r.all());
@@ -122,7 +138,8 @@ fn channel_broadcast_recording_and_who_sees_it() {
     let mentee1_token = s.id_token(&mentee1);
 
     // --- broadcast with no URL: the signed-in mentor's channel and key; mentee1 watches (heartbeats)
-    let mut child = s.cli(&mentor1)
+    let mut child = s
+        .cli(&mentor1)
         .args(["broadcast", "--duration", "8", "--resolution", "640x360", "--video-kbps", "1000", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -146,7 +163,17 @@ fn channel_broadcast_recording_and_who_sees_it() {
         std::thread::spawn(move || {
             let body = heartbeat_body("e2e-player-mentee1", "room-mentor1");
             while !stop.load(Ordering::SeqCst) {
-                let h = curl(&["-X", "POST", "-H", "Content-Type: application/json", "-H", &format!("Authorization: Bearer {tok}"), "--data-binary", &body, &format!("{api}/api/v1/heartbeat")]);
+                let h = curl(&[
+                    "-X",
+                    "POST",
+                    "-H",
+                    "Content-Type: application/json",
+                    "-H",
+                    &format!("Authorization: Bearer {tok}"),
+                    "--data-binary",
+                    &body,
+                    &format!("{api}/api/v1/heartbeat"),
+                ]);
                 if h.status == 200 {
                     beats_ok.fetch_add(1, Ordering::SeqCst);
                 }
@@ -167,7 +194,16 @@ fn channel_broadcast_recording_and_who_sees_it() {
         std::thread::sleep(Duration::from_millis(250));
     }
     // a second encoder with the right key while live: refused, and the live session goes on
-    let second = run(mentorcast().args(["broadcast", &format!("rtmp://127.0.0.1:{}/room-mentor1", s.rtmp_port), "--key", &key, "--duration", "2", "--resolution", "320x240"]));
+    let second = run(mentorcast().args([
+        "broadcast",
+        &format!("rtmp://127.0.0.1:{}/room-mentor1", s.rtmp_port),
+        "--key",
+        &key,
+        "--duration",
+        "2",
+        "--resolution",
+        "320x240",
+    ]));
     assert_eq!(second.code, 4, "a second encoder on a live channel: {}", second.all());
     let stats = get_as(&format!("{}/api/v1/streams/room-mentor1/stats", s.api_url()), &mentee1_token);
     assert_eq!(stats.status, 200, "{}", String::from_utf8_lossy(&stats.body));
@@ -180,11 +216,23 @@ fn channel_broadcast_recording_and_who_sees_it() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(code, 0, "broadcast to the channel failed: {err}\n{}", stdout_lines.join("\n"));
     assert!(beats_ok.load(Ordering::SeqCst) >= 2, "mentee1's heartbeats were not accepted");
-    assert!(!err.contains(&key) && !stdout_lines.join("\n").contains(&key), "the key leaked into the broadcast's output");
+    assert!(
+        !err.contains(&key) && !stdout_lines.join("\n").contains(&key),
+        "the key leaked into the broadcast's output"
+    );
 
     // --- a wrong key: rejected, and the CLI says so
     let url = format!("rtmp://127.0.0.1:{}/room-mentor1", s.rtmp_port);
-    let r = run(mentorcast().args(["broadcast", &url, "--key", "sk_not-the-key", "--duration", "3", "--resolution", "320x240"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &url,
+        "--key",
+        "sk_not-the-key",
+        "--duration",
+        "3",
+        "--resolution",
+        "320x240",
+    ]));
     assert_eq!(r.code, 4, "wrong key: {}", r.all());
     assert!(r.stderr.contains("stream key rejected"), "{}", r.stderr);
     assert!(!r.all().contains("sk_not-the-key"));
@@ -192,7 +240,8 @@ fn channel_broadcast_recording_and_who_sees_it() {
     // --- rotate: the old key is refused at once, the new one shown
     let r = run(s.cli(&mentor1).args(["channel", "rotate-key", "--json", "--show-key"]));
     assert_eq!(r.code, 0, "{}", r.all());
-    let new_key = serde_json::from_str::<serde_json::Value>(r.stdout.trim()).unwrap()["stream_key"].as_str().unwrap().to_string();
+    let new_key =
+        serde_json::from_str::<serde_json::Value>(r.stdout.trim()).unwrap()["stream_key"].as_str().unwrap().to_string();
     assert_ne!(new_key, key);
     let r = run(mentorcast().args(["broadcast", &url, "--key", &key, "--duration", "3", "--resolution", "320x240"]));
     assert_eq!(r.code, 4, "rotated (old) key: {}", r.all());
@@ -205,7 +254,11 @@ fn channel_broadcast_recording_and_who_sees_it() {
         if v.as_array().map(|a| !a.is_empty()).unwrap_or(false) {
             break v;
         }
-        assert!(Instant::now() < deadline, "no recording within 60 s; server log:\n{}", std::fs::read_to_string(s.dir.path().join("server/server.log")).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "no recording within 60 s; server log:\n{}",
+            std::fs::read_to_string(s.dir.path().join("server/server.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(500));
     };
     let rec = &list[0];
@@ -234,11 +287,18 @@ fn channel_broadcast_recording_and_who_sees_it() {
     let probe = ffprobe(&mp4);
     assert_eq!(stream(&probe, "video")["codec_name"], "h264");
     assert_eq!(stream(&probe, "audio")["codec_name"], "aac");
-    let fmt = Command::new("ffprobe").args(["-v", "error", "-show_entries", "format=format_name,duration", "-of", "json"]).arg(&mp4).output().unwrap();
+    let fmt = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=format_name,duration", "-of", "json"])
+        .arg(&mp4)
+        .output()
+        .unwrap();
     let fmt: serde_json::Value = serde_json::from_slice(&fmt.stdout).unwrap();
     assert!(fmt["format"]["format_name"].as_str().unwrap().contains("mp4"), "{fmt}");
     let report = verify_json(mp4.to_str().unwrap(), &[]);
-    assert!(report["frames_lost"].as_u64().unwrap() as f64 <= report["frames_expected"].as_f64().unwrap() * 0.02, "{report:#}");
+    assert!(
+        report["frames_lost"].as_u64().unwrap() as f64 <= report["frames_expected"].as_f64().unwrap() * 0.02,
+        "{report:#}"
+    );
     assert!((report["duration_s"].as_f64().unwrap() - 8.0).abs() < 1.5, "{report:#}");
 
     // the thumbnail: a 320-wide JPEG
@@ -275,7 +335,11 @@ fn channel_broadcast_recording_and_who_sees_it() {
     later.replace_range(exp_at..exp_at + 1, "9");
     assert_json_error(&curl(&[&later]), 404, "changed expiry");
     let thumb_sig = &thumb_url[thumb_url.find('?').unwrap()..];
-    assert_json_error(&curl(&[&format!("{}{thumb_sig}", &video_url[..video_url.find('?').unwrap()])]), 404, "the thumbnail's signature on the video");
+    assert_json_error(
+        &curl(&[&format!("{}{thumb_sig}", &video_url[..video_url.find('?').unwrap()])]),
+        404,
+        "the thumbnail's signature on the video",
+    );
     let other_id = video_url.replace(&format!("/recordings/{id}/"), &format!("/recordings/{}/", id + 1));
     assert_json_error(&curl(&[&other_id]), 404, "another id");
 
@@ -286,7 +350,11 @@ fn channel_broadcast_recording_and_who_sees_it() {
     assert_eq!(recordings_json(&s, &mentee1, &["--app", "room-mentor1"]).as_array().unwrap().len(), 1);
     for (who, home) in [("mentor2", &mentor2), ("mentee2", &mentee2)] {
         assert_eq!(recordings_json(&s, home, &[]), serde_json::json!([]), "{who} sees nothing");
-        assert_eq!(recordings_json(&s, home, &["--app", "room-mentor1"]), serde_json::json!([]), "{who} sees nothing of room-mentor1");
+        assert_eq!(
+            recordings_json(&s, home, &["--app", "room-mentor1"]),
+            serde_json::json!([]),
+            "{who} sees nothing of room-mentor1"
+        );
         let tok = s.id_token(home);
         assert_json_error(&get_as(&format!("{}/api/v1/recordings/{id}", s.api_url()), &tok), 404, who);
         let h = get_as(&format!("{}/store-live?app=room-mentor1", s.api_url()), &tok);
@@ -313,7 +381,10 @@ fn channel_broadcast_recording_and_who_sees_it() {
             assert!(!text.contains(k.as_str()), "the key is in {log}");
         }
     }
-    assert!(names.iter().any(|n| n.starts_with("room-mentor1-") && n.ends_with(".flv")), "recorded as {{app}}-{{ts}}.flv: {names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("room-mentor1-") && n.ends_with(".flv")),
+        "recorded as {{app}}-{{ts}}.flv: {names:?}"
+    );
 }
 
 #[test]
@@ -342,7 +413,17 @@ fn bad_input_is_answered_with_json_4xx() {
     let foreign = format!("{}.{}.{}", parts[0], parts[1], b64.encode([7u8; 256]));
     assert_json_error(&get_as(&format!("{api}/api/v1/recordings"), &foreign), 401, "foreign signature");
     assert_json_error(&get_as(&format!("{api}/api/v1/channel"), &mentee_tok), 403, "mentee has no channel");
-    assert_json_error(&curl(&["-X", "POST", "-H", &format!("Authorization: Bearer {mentee_tok}"), &format!("{api}/api/v1/channel/rotate-key")]), 403, "mentee rotates");
+    assert_json_error(
+        &curl(&[
+            "-X",
+            "POST",
+            "-H",
+            &format!("Authorization: Bearer {mentee_tok}"),
+            &format!("{api}/api/v1/channel/rotate-key"),
+        ]),
+        403,
+        "mentee rotates",
+    );
 
     // recordings
     assert_json_error(&get_as(&format!("{api}/api/v1/recordings?app=a/../b"), &tok), 400, "bad app");
@@ -356,17 +437,32 @@ fn bad_input_is_answered_with_json_4xx() {
     assert_json_error(&curl(&[&format!("{api}/no/such/route")]), 404, "no such route");
 
     // heartbeats (helper B's endpoint): malformed bodies and unknown apps
-    for (body, what) in [("{not json", "syntax"), ("[]", "array"), ("{\"app\":\"room-x\"}", "missing playerId"), ("", "empty")] {
+    for (body, what) in
+        [("{not json", "syntax"), ("[]", "array"), ("{\"app\":\"room-x\"}", "missing playerId"), ("", "empty")]
+    {
         let h = heartbeat(&s, None, body);
         assert_json_error(&h, 400, what);
     }
-    let h = curl(&["-X", "POST", "-H", "Content-Type: text/plain", "--data-binary", "x", &format!("{api}/api/v1/heartbeat")]);
+    let h = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: text/plain",
+        "--data-binary",
+        "x",
+        &format!("{api}/api/v1/heartbeat"),
+    ]);
     assert_json_error(&h, 400, "not JSON content type");
     assert_json_error(&heartbeat(&s, None, &heartbeat_body("p1", "room-nobody")), 404, "heartbeat to an unknown app");
-    assert_json_error(&heartbeat(&s, Some("garbage"), &heartbeat_body("p1", "room-nobody")), 401, "heartbeat with a garbage token");
+    assert_json_error(
+        &heartbeat(&s, Some("garbage"), &heartbeat_body("p1", "room-nobody")),
+        401,
+        "heartbeat with a garbage token",
+    );
 
     // hooks: only with the secret; bad keys, unknown apps and odd paths refused
-    let hook = |path: &str, q: &str, body: &str| curl(&["-X", "POST", "--data-binary", body, &format!("{api}{path}{q}")]);
+    let hook =
+        |path: &str, q: &str, body: &str| curl(&["-X", "POST", "--data-binary", body, &format!("{api}{path}{q}")]);
     let ch = get_as(&format!("{api}/api/v1/channel"), &tok).json();
     let key = ch["stream_key"].as_str().unwrap().to_string();
     let good = format!("call=publish&app=room-mentor1&name={key}&addr=127.0.0.1&clientid=9");
@@ -375,13 +471,37 @@ fn bad_input_is_answered_with_json_4xx() {
     assert_json_error(&hook("/store-live", "?appName=room-mentor1", &good), 403, "store-live without the secret");
     let sq = format!("?secret={secret}");
     assert_json_error(&hook("/hooks/on_publish", &sq, "call=publish&app=room-mentor1&name=sk_wrong"), 403, "wrong key");
-    assert_json_error(&hook("/hooks/on_publish", &sq, &format!("call=publish&app=room-nobody&name={key}")), 403, "unknown app");
+    assert_json_error(
+        &hook("/hooks/on_publish", &sq, &format!("call=publish&app=room-nobody&name={key}")),
+        403,
+        "unknown app",
+    );
     assert_json_error(&hook("/hooks/on_publish", &sq, "call=publish&app=room-mentor1"), 403, "no key");
-    assert_json_error(&hook("/hooks/on_publish", &sq, "app=room-mentor1&app=room-x&name=a"), 400, "malformed form (a field twice)");
-    assert_json_error(&hook("/hooks/on_relay", &sq, "app=hls-relay&name=room-mentor1&relay=wrong"), 403, "relay without proof");
-    assert_json_error(&hook("/hooks/on_relay", &sq, &format!("app=hls-relay&name=room-mentor1&relay={secret}")), 403, "relay of a channel not live");
-    assert_json_error(&hook("/hooks/on_record_done", &sq, "app=room-mentor1&path=/etc/passwd"), 400, "record_done path outside");
-    assert_json_error(&hook("/hooks/on_record_done", &sq, "app=room-mentor1&path=relative.flv"), 400, "record_done relative path");
+    assert_json_error(
+        &hook("/hooks/on_publish", &sq, "app=room-mentor1&app=room-x&name=a"),
+        400,
+        "malformed form (a field twice)",
+    );
+    assert_json_error(
+        &hook("/hooks/on_relay", &sq, "app=hls-relay&name=room-mentor1&relay=wrong"),
+        403,
+        "relay without proof",
+    );
+    assert_json_error(
+        &hook("/hooks/on_relay", &sq, &format!("app=hls-relay&name=room-mentor1&relay={secret}")),
+        403,
+        "relay of a channel not live",
+    );
+    assert_json_error(
+        &hook("/hooks/on_record_done", &sq, "app=room-mentor1&path=/etc/passwd"),
+        400,
+        "record_done path outside",
+    );
+    assert_json_error(
+        &hook("/hooks/on_record_done", &sq, "app=room-mentor1&path=relative.flv"),
+        400,
+        "record_done relative path",
+    );
     assert_json_error(&hook("/hooks/on_record_done", &sq, "app=../etc&path=/x.flv"), 404, "record_done odd app");
     // the original hook with the secret: accepted like on_publish (302 renaming the stream)
     let h = hook("/store-live", &format!("?appName=room-mentor1&secret={secret}"), &good);
@@ -392,7 +512,15 @@ fn bad_input_is_answered_with_json_4xx() {
 
     // /openapi.json lists what we serve; /metrics counts hook outcomes
     let doc = curl(&[&format!("{api}/openapi.json")]).json();
-    for p in ["/api/v1/channel", "/api/v1/channel/rotate-key", "/api/v1/recordings", "/api/v1/recordings/{id}", "/store-live", "/hooks/on_publish", "/media/recordings/{id}/{file}"] {
+    for p in [
+        "/api/v1/channel",
+        "/api/v1/channel/rotate-key",
+        "/api/v1/recordings",
+        "/api/v1/recordings/{id}",
+        "/store-live",
+        "/hooks/on_publish",
+        "/media/recordings/{id}/{file}",
+    ] {
         assert!(doc["paths"][p].is_object(), "{p} not in /openapi.json");
     }
     assert!(doc["paths"]["/store-live"]["get"].is_object() && doc["paths"]["/store-live"]["post"].is_object());

@@ -21,7 +21,12 @@ pub fn free_port() -> u16 {
     const LOW: u32 = 20_000;
     const SPAN: u32 = 12_000;
     static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let _ = NEXT.compare_exchange(u32::MAX, std::process::id().wrapping_mul(7_919) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
     for _ in 0..SPAN {
         let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
@@ -80,7 +85,12 @@ impl Stack {
 
     pub fn up(&self) {
         let out = self.script("up");
-        assert!(out.status.success(), "stack up failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "stack up failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn down(&self) {
@@ -142,7 +152,10 @@ impl Stack {
     /// `mentorcast login` as `user` into a private home; returns the home.
     pub fn login(&self, user: &str) -> PathBuf {
         let home = self.home(user);
-        let r = run_stdin(self.cli(&home).args(["login", "--username", user, "--password-stdin"]), &format!("{}\n", self.password(user)));
+        let r = run_stdin(
+            self.cli(&home).args(["login", "--username", user, "--password-stdin"]),
+            &format!("{}\n", self.password(user)),
+        );
         assert_eq!(r.code, 0, "login {user}: {}", r.all());
         home
     }
@@ -188,7 +201,9 @@ pub fn mentorcast() -> Command {
     // The synthetic sources unless a test asks for a device: a developer's own
     // microphone or camera must not change what the media tests receive.
     c.env("MENTORCAST_CAMERA", "synthetic").env("MENTORCAST_MIC", "synthetic");
-    c.env_remove("MENTORCAST_CONFIG").env("HOME", std::env::temp_dir()).env("XDG_CONFIG_HOME", std::env::temp_dir().join("mentorcast-e2e-noconfig"));
+    c.env_remove("MENTORCAST_CONFIG")
+        .env("HOME", std::env::temp_dir())
+        .env("XDG_CONFIG_HOME", std::env::temp_dir().join("mentorcast-e2e-noconfig"));
     c
 }
 
@@ -233,7 +248,16 @@ pub fn verify_json(source: &str, extra: &[&str]) -> serde_json::Value {
 /// ffprobe's view of a file: streams and per-frame video info.
 pub fn ffprobe(path: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_streams", "-show_entries", "frame=media_type,pts_time,key_frame", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_entries",
+            "frame=media_type,pts_time,key_frame",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe");
@@ -242,7 +266,12 @@ pub fn ffprobe(path: &Path) -> serde_json::Value {
 }
 
 pub fn stream<'a>(probe: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
-    probe["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == kind).unwrap_or_else(|| panic!("no {kind} stream"))
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} stream"))
 }
 
 /// Times (s) of the video keyframes ffprobe decoded.
@@ -279,7 +308,11 @@ pub fn spawn_broadcast(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
 }
 
 /// Waits for a JSON line from `rx` matching `pred`, up to `timeout`; returns every line seen.
-pub fn wait_line(rx: &mpsc::Receiver<String>, timeout: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> Vec<String> {
+pub fn wait_line(
+    rx: &mpsc::Receiver<String>,
+    timeout: Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<String> {
     let deadline = Instant::now() + timeout;
     let mut seen = Vec::new();
     loop {
@@ -320,10 +353,12 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> i32 {
 pub fn is_listening(port: u16) -> bool {
     let needle = format!(":{port:04X} ");
     std::fs::read_to_string("/proc/net/tcp")
-        .map(|t| t.lines().any(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            cols.len() > 3 && format!("{} ", cols[1]).contains(&needle) && cols[3] == "0A"
-        }))
+        .map(|t| {
+            t.lines().any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.len() > 3 && format!("{} ", cols[1]).contains(&needle) && cols[3] == "0A"
+            })
+        })
         .unwrap_or(false)
 }
 
@@ -349,7 +384,12 @@ impl CognitoStack {
         let port = free_port();
         let mut s = CognitoStack { dir, port, users: serde_json::Value::Null };
         let out = s.script("cognito-up");
-        assert!(out.status.success(), "cognito-up failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "cognito-up failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         s.users = serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("users.json")).unwrap()).unwrap();
         s
     }
@@ -400,8 +440,13 @@ impl Drop for CognitoStack {
 /// Runs `cmd` with `input` on stdin.
 pub fn run_stdin(cmd: &mut Command, input: &str) -> Run {
     use std::io::Write;
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("running mentorcast");
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("running mentorcast");
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }

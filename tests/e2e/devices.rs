@@ -61,7 +61,15 @@ impl Pulse {
     fn play(&self, signal: impl Fn(u64) -> f64 + Send + 'static, stop: Arc<AtomicBool>) -> Child {
         let mut child = self
             .env(&mut Command::new("pacat"))
-            .args(["--playback", "-d", "mc_null", "--format=s16le", "--rate=48000", "--channels=2", "--latency-msec=1000"])
+            .args([
+                "--playback",
+                "-d",
+                "mc_null",
+                "--format=s16le",
+                "--rate=48000",
+                "--channels=2",
+                "--latency-msec=1000",
+            ])
             .stdin(Stdio::piped())
             .spawn()
             .unwrap();
@@ -179,7 +187,22 @@ fn microphone_tone_arrives_and_mute_sends_silence() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut player = pulse.play(tone, stop.clone());
     let mut cmd = mc_with_pulse(&pulse);
-    cmd.args(["broadcast", &stack.rtmp("live"), "--key", "mic", "--duration", "12", "--resolution", "640x360", "--camera", "synthetic", "--mic", "default", "--control-stdin", "--json"]);
+    cmd.args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        "mic",
+        "--duration",
+        "12",
+        "--resolution",
+        "640x360",
+        "--camera",
+        "synthetic",
+        "--mic",
+        "default",
+        "--control-stdin",
+        "--json",
+    ]);
     let (mut child, rx) = spawn_json(cmd);
     let lines = wait_line(&rx, Duration::from_secs(30), |v| v["event"] == "sources");
     let sources: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
@@ -210,7 +233,11 @@ fn microphone_tone_arrives_and_mute_sends_silence() {
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), 0);
     stop.store(true, Ordering::Relaxed);
     let _ = player.kill();
-    let summary = rest.iter().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "summary").unwrap();
+    let summary = rest
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .unwrap();
     assert_eq!(summary["stats"]["audio_frames_dropped"], 0);
 
     let report = verify_file(&stack.recording("mic"));
@@ -233,7 +260,10 @@ fn microphone_tone_arrives_and_mute_sends_silence() {
             silent_windows += 1;
         }
     }
-    assert!(tone_windows >= 1 && silent_windows >= 1, "tone {tone_windows}, silent {silent_windows}: {ws:?} (mute {t_mute}..{t_unmute})");
+    assert!(
+        tone_windows >= 1 && silent_windows >= 1,
+        "tone {tone_windows}, silent {silent_windows}: {ws:?} (mute {t_mute}..{t_unmute})"
+    );
 }
 
 #[test]
@@ -243,7 +273,21 @@ fn vanished_microphone_continues_with_silence_and_says_so() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut player = pulse.play(tone, stop.clone());
     let mut cmd = mc_with_pulse(&pulse);
-    cmd.args(["broadcast", &stack.rtmp("live"), "--key", "vanish", "--duration", "10", "--resolution", "640x360", "--camera", "synthetic", "--mic", "default", "--json"]);
+    cmd.args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        "vanish",
+        "--duration",
+        "10",
+        "--resolution",
+        "640x360",
+        "--camera",
+        "synthetic",
+        "--mic",
+        "default",
+        "--json",
+    ]);
     let (mut child, rx) = spawn_json(cmd);
     for _ in 0..3 {
         wait_line(&rx, Duration::from_secs(30), is_stats);
@@ -252,7 +296,9 @@ fn vanished_microphone_continues_with_silence_and_says_so() {
     stop.store(true, Ordering::Relaxed);
     let _ = player.kill();
     pulse.kill();
-    let seen = wait_line(&rx, Duration::from_secs(10), |v| is_stats(v) && v["stats"]["mic_state"].as_str().is_some_and(|s| s.starts_with("unavailable")));
+    let seen = wait_line(&rx, Duration::from_secs(10), |v| {
+        is_stats(v) && v["stats"]["mic_state"].as_str().is_some_and(|s| s.starts_with("unavailable"))
+    });
     let s = last_stats(&seen);
     assert_eq!(s["state"], "live", "the broadcast goes on: {s}");
     wait_line(&rx, Duration::from_secs(30), |v| v["event"] == "summary");
@@ -285,15 +331,41 @@ fn absent_camera_is_a_clear_error_and_devices_still_lists() {
     assert!(r.stdout.contains("Cameras:") && r.stdout.contains("(none)"), "{}", r.stdout);
     // Asked for a camera that is not there: a clear message and a non-zero exit, before connecting anywhere.
     for cam in ["default", "3"] {
-        let r = run(mentorcast().args(["broadcast", "rtmp://127.0.0.1:9/live/x", "--camera", cam, "--mic", "synthetic", "--duration", "2"]));
+        let r = run(mentorcast().args([
+            "broadcast",
+            "rtmp://127.0.0.1:9/live/x",
+            "--camera",
+            cam,
+            "--mic",
+            "synthetic",
+            "--duration",
+            "2",
+        ]));
         assert_eq!(r.code, 6, "{}", r.all());
         assert!(r.stderr.contains("no camera found"), "{}", r.stderr);
     }
     // Not asked for: synthetic, and the output says so.
     let stack = Stack::start();
-    let r = run(mentorcast().env_remove("MENTORCAST_CAMERA").args(["broadcast", &stack.rtmp("live"), "--key", "nocam", "--duration", "2", "--resolution", "320x180", "--mic", "synthetic", "--json"]));
+    let r = run(mentorcast().env_remove("MENTORCAST_CAMERA").args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        "nocam",
+        "--duration",
+        "2",
+        "--resolution",
+        "320x180",
+        "--mic",
+        "synthetic",
+        "--json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
-    let sources = r.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "sources").unwrap();
+    let sources = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "sources")
+        .unwrap();
     assert!(sources["camera"].as_str().unwrap().starts_with("synthetic"), "{sources}");
     assert!(sources["notes"][0].as_str().unwrap().contains("no camera found"), "{sources}");
 }
@@ -306,13 +378,39 @@ fn streams(path: &Path) -> Vec<String> {
 #[test]
 fn camera_none_sends_audio_only_and_mic_none_video_only() {
     let stack = Stack::start();
-    let r = run(mentorcast().args(["broadcast", &stack.rtmp("live"), "--key", "aonly", "--duration", "3", "--camera", "none", "--mic", "synthetic", "--json"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        "aonly",
+        "--duration",
+        "3",
+        "--camera",
+        "none",
+        "--mic",
+        "synthetic",
+        "--json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
     let s = summary(&r.stdout);
     assert_eq!(s["frames_sent"], 0);
     assert!(s["audio_frames_sent"].as_u64().unwrap() > 100, "{s}");
     assert_eq!(streams(&stack.recording("aonly")), vec!["audio".to_string()]);
-    let r = run(mentorcast().args(["broadcast", &stack.rtmp("live"), "--key", "vonly", "--duration", "3", "--resolution", "320x180", "--camera", "synthetic", "--mic", "none", "--json"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        "vonly",
+        "--duration",
+        "3",
+        "--resolution",
+        "320x180",
+        "--camera",
+        "synthetic",
+        "--mic",
+        "none",
+        "--json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
     let s = summary(&r.stdout);
     assert_eq!(s["audio_frames_sent"], 0);
@@ -322,7 +420,16 @@ fn camera_none_sends_audio_only_and_mic_none_video_only() {
     let report = verify_file(&file);
     assert_eq!(report["frames_lost"], 0, "{report:#}");
     assert!(report["audio_codec"].is_null());
-    let r = run(mentorcast().args(["broadcast", &stack.rtmp("live"), "--key", "nothing", "--camera", "none", "--mic", "none"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        "nothing",
+        "--camera",
+        "none",
+        "--mic",
+        "none",
+    ]));
     assert_eq!(r.code, 2, "{}", r.all());
 }
 
@@ -351,13 +458,34 @@ fn five_minute_microphone_drift() {
     // The microphone's own account (timeline vs capture times, corrections) goes to a log shown at the end.
     let log_path = pulse.dir.path().join("broadcast.log");
     cmd.env("MENTORCAST_LOG", "warn,mentorcast_devices=debug");
-    cmd.args(["broadcast", &stack.rtmp("live"), "--key", "drift", "--duration", &dur, "--resolution", "640x360", "--video-kbps", "800", "--camera", "synthetic", "--mic", "default", "--json"]);
+    cmd.args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        "drift",
+        "--duration",
+        &dur,
+        "--resolution",
+        "640x360",
+        "--video-kbps",
+        "800",
+        "--camera",
+        "synthetic",
+        "--mic",
+        "default",
+        "--json",
+    ]);
     let (mut child, rx) = spawn_json_logging(cmd, &log_path);
     let lines = wait_line(&rx, Duration::from_secs(secs + 60), |v| v["event"] == "summary");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 0);
     stop.store(true, Ordering::Relaxed);
     let _ = player.kill();
-    let mic_log: Vec<String> = std::fs::read_to_string(&log_path).unwrap_or_default().lines().filter(|l| l.contains("microphone")).map(str::to_string).collect();
+    let mic_log: Vec<String> = std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("microphone"))
+        .map(str::to_string)
+        .collect();
     for l in &mic_log {
         eprintln!("  {l}");
     }
@@ -382,10 +510,19 @@ fn five_minute_microphone_drift() {
     let start = all[..10].iter().sum::<f64>() / 10.0;
     let end = all[all.len() - 10..].iter().sum::<f64>() / 10.0;
     let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &o| (lo.min(o), hi.max(o)));
-    eprintln!("A/V offset: {start:.1} ms at the start, {end:.1} ms at the end, {lo:.1}..{hi:.1} ms over {} pairs", offs.len());
-    let series: Vec<String> = all.chunks(10).map(|c| format!("{:.1}", c.iter().sum::<f64>() / c.len() as f64)).collect();
+    eprintln!(
+        "A/V offset: {start:.1} ms at the start, {end:.1} ms at the end, {lo:.1}..{hi:.1} ms over {} pairs",
+        offs.len()
+    );
+    let series: Vec<String> =
+        all.chunks(10).map(|c| format!("{:.1}", c.iter().sum::<f64>() / c.len() as f64)).collect();
     eprintln!("A/V offset per 10 pairs (ms): {}", series.join(" "));
-    assert!((end - start).abs() <= 40.0, "audio drifted {:.1} ms against video over {secs} s ({lo:.1}..{hi:.1} ms)\n{}", end - start, mic_log.join("\n"));
+    assert!(
+        (end - start).abs() <= 40.0,
+        "audio drifted {:.1} ms against video over {secs} s ({lo:.1}..{hi:.1} ms)\n{}",
+        end - start,
+        mic_log.join("\n")
+    );
 }
 
 /// The synthetic source's signal (440 Hz tone + a 1 kHz beep each second).

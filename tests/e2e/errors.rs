@@ -47,7 +47,11 @@ fn odd_resolution() {
 #[test]
 fn non_rtmp_server_on_the_port() {
     let stack = Stack::start();
-    broadcast_fails(&[&format!("rtmp://127.0.0.1:{}/live", stack.http_port), "--key", SECRET], 3, "does not speak RTMP");
+    broadcast_fails(
+        &[&format!("rtmp://127.0.0.1:{}/live", stack.http_port), "--key", SECRET],
+        3,
+        "does not speak RTMP",
+    );
 }
 
 #[test]
@@ -60,7 +64,11 @@ fn server_closes_during_handshake() {
         let _ = sock.read(&mut c0c1);
         drop(sock); // closes mid-handshake
     });
-    broadcast_fails(&[&format!("rtmp://127.0.0.1:{port}/live"), "--key", SECRET], 3, "closed the connection during the RTMP handshake");
+    broadcast_fails(
+        &[&format!("rtmp://127.0.0.1:{port}/live"), "--key", SECRET],
+        3,
+        "closed the connection during the RTMP handshake",
+    );
     server.join().unwrap();
 }
 
@@ -75,11 +83,23 @@ fn publish_denied_by_the_ingest() {
     // The right key on the guarded app goes through, with `?`, `=`, `&`, `_`, `-`
     // intact: nginx-rtmp splits the query off the name and passes both to its hook.
     let key = format!("{}?tok=a_b-c&z=1", stack.guarded_key());
-    let r = run(mentorcast().args(["broadcast", &stack.rtmp("guarded"), "--key", &key, "--duration", "2", "--resolution", "640x360"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &stack.rtmp("guarded"),
+        "--key",
+        &key,
+        "--duration",
+        "2",
+        "--resolution",
+        "640x360",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
     let log = std::fs::read_to_string(stack.dir.path().join("nginx/logs/access.log")).unwrap();
     let expected = format!("name={}&type=live&tok=a_b-c&z=1 ", stack.guarded_key());
-    assert!(log.lines().any(|l| l.contains("/auth/publish?") && l.contains(&expected) && l.contains("\" 204 ")), "hook log lacks {expected}:\n{log}");
+    assert!(
+        log.lines().any(|l| l.contains("/auth/publish?") && l.contains(&expected) && l.contains("\" 204 ")),
+        "hook log lacks {expected}:\n{log}"
+    );
 }
 
 #[test]
@@ -105,7 +125,11 @@ fn the_key_never_reaches_logs_even_at_trace() {
             .args(["--ca-file", stack.ca_file().to_str().unwrap()]));
         assert_eq!(r.code, code, "{url}: {}", r.all());
         // Trace really was on: the connect line and per-packet lines are there.
-        assert!(r.stderr.contains("connecting to") && (code != 0 || r.stderr.contains("video sent")), "expected trace logs for {url}, got: {}", r.stderr);
+        assert!(
+            r.stderr.contains("connecting to") && (code != 0 || r.stderr.contains("video sent")),
+            "expected trace logs for {url}, got: {}",
+            r.stderr
+        );
         assert!(!r.all().contains(SECRET), "the key leaked at trace level for {url}");
         assert!(!r.all().contains("SECRET_9f"), "part of the key leaked at trace level for {url}");
     }

@@ -10,7 +10,9 @@ fn ctrl_c_unpublishes_and_exits_zero() {
     let (mut child, rx) = spawn_broadcast(&[&stack.rtmp("live"), "--key", "ctrlc", "--resolution", "640x360"]);
     wait_line(&rx, Duration::from_secs(15), |v| is_state(v, "live"));
     // Let a couple of seconds go out, then interrupt.
-    wait_line(&rx, Duration::from_secs(10), |v| v["event"] == "stats" && v["stats"]["elapsed_s"].as_f64().unwrap_or(0.0) >= 2.0);
+    wait_line(&rx, Duration::from_secs(10), |v| {
+        v["event"] == "stats" && v["stats"]["elapsed_s"].as_f64().unwrap_or(0.0) >= 2.0
+    });
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let lines = wait_line(&rx, Duration::from_secs(15), |v| v["event"] == "summary");
     assert!(lines.iter().any(|l| l.contains("\"ending\"")), "{lines:?}");
@@ -23,9 +25,19 @@ fn ctrl_c_unpublishes_and_exits_zero() {
 #[test]
 fn connection_lost_mid_broadcast_exits_with_its_code() {
     let stack = Stack::start();
-    let (mut child, rx) = spawn_broadcast(&[&stack.rtmp("live"), "--key", "lost", "--resolution", "640x360", "--reconnect-attempts", "1"]);
+    let (mut child, rx) = spawn_broadcast(&[
+        &stack.rtmp("live"),
+        "--key",
+        "lost",
+        "--resolution",
+        "640x360",
+        "--reconnect-attempts",
+        "1",
+    ]);
     wait_line(&rx, Duration::from_secs(15), |v| is_state(v, "live"));
-    wait_line(&rx, Duration::from_secs(10), |v| v["event"] == "stats" && v["stats"]["elapsed_s"].as_f64().unwrap_or(0.0) >= 2.0);
+    wait_line(&rx, Duration::from_secs(10), |v| {
+        v["event"] == "stats" && v["stats"]["elapsed_s"].as_f64().unwrap_or(0.0) >= 2.0
+    });
     stack.down();
     wait_line(&rx, Duration::from_secs(10), |v| is_state(v, "reconnecting"));
     let code = wait_exit(&mut child, Duration::from_secs(20));
@@ -38,9 +50,21 @@ fn connection_lost_mid_broadcast_exits_with_its_code() {
 #[test]
 fn reconnects_when_the_ingest_comes_back() {
     let stack = Stack::start();
-    let (mut child, rx) = spawn_broadcast(&[&stack.rtmp("live"), "--key", "comeback", "--resolution", "640x360", "--duration", "12", "--reconnect-attempts", "10"]);
+    let (mut child, rx) = spawn_broadcast(&[
+        &stack.rtmp("live"),
+        "--key",
+        "comeback",
+        "--resolution",
+        "640x360",
+        "--duration",
+        "12",
+        "--reconnect-attempts",
+        "10",
+    ]);
     wait_line(&rx, Duration::from_secs(15), |v| is_state(v, "live"));
-    wait_line(&rx, Duration::from_secs(10), |v| v["event"] == "stats" && v["stats"]["elapsed_s"].as_f64().unwrap_or(0.0) >= 2.0);
+    wait_line(&rx, Duration::from_secs(10), |v| {
+        v["event"] == "stats" && v["stats"]["elapsed_s"].as_f64().unwrap_or(0.0) >= 2.0
+    });
     stack.down();
     wait_line(&rx, Duration::from_secs(10), |v| is_state(v, "reconnecting"));
     stack.up();

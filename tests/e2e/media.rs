@@ -34,7 +34,8 @@ fn check_verify(report: &serde_json::Value, width: u64, height: u64, sent: Optio
     assert_eq!(report["width"], width);
     assert_eq!(report["height"], height);
     let lost = report["frames_lost"].as_u64().unwrap();
-    let allowed = sent.map(|s| s["frames_skipped"].as_u64().unwrap() + s["frames_dropped"].as_u64().unwrap()).unwrap_or(0);
+    let allowed =
+        sent.map(|s| s["frames_skipped"].as_u64().unwrap() + s["frames_dropped"].as_u64().unwrap()).unwrap_or(0);
     assert!(lost <= allowed, "lost {lost} frames, the sender skipped/dropped only {allowed}: {report:#}");
     assert!(lost as f64 <= report["frames_expected"].as_f64().unwrap() * 0.01, "{report:#}");
     assert_eq!(report["frames_duplicated"], 0, "{report:#}");
@@ -51,7 +52,19 @@ fn check_verify(report: &serde_json::Value, width: u64, height: u64, sent: Optio
 fn publishes_to_nginx_rtmp_and_the_recording_verifies() {
     let stack = Stack::start();
     let key = "e2e-nginx_key-A1";
-    let r = run(mentorcast().args(["broadcast", &stack.rtmp("live"), "--key", key, "--duration", "7", "--resolution", "854x480", "--video-kbps", "1500", "--json"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        key,
+        "--duration",
+        "7",
+        "--resolution",
+        "854x480",
+        "--video-kbps",
+        "1500",
+        "--json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(!r.all().contains(key), "the key leaked into the output");
     let stats = summary(&r.stdout);
@@ -69,13 +82,35 @@ fn publishes_to_ffmpeg_rtmp_listener() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ffmpeg.flv");
     let mut ffmpeg = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-listen", "1", "-i", &format!("rtmp://127.0.0.1:{port}/live/ffkey"), "-c", "copy", "-f", "flv"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-listen",
+            "1",
+            "-i",
+            &format!("rtmp://127.0.0.1:{port}/live/ffkey"),
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+        ])
         .arg(&out)
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
     wait_listening(port, Duration::from_secs(10));
-    let r = run(mentorcast().args(["broadcast", &format!("rtmp://127.0.0.1:{port}/live/ffkey"), "--duration", "5", "--resolution", "640x360", "--video-kbps", "800", "--json"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &format!("rtmp://127.0.0.1:{port}/live/ffkey"),
+        "--duration",
+        "5",
+        "--resolution",
+        "640x360",
+        "--video-kbps",
+        "800",
+        "--json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
     let stats = summary(&r.stdout);
     let sent = stats["frames_sent"].as_u64().unwrap();
@@ -88,7 +123,19 @@ fn publishes_to_ffmpeg_rtmp_listener() {
 fn rtmps_through_tls_terminator_needs_the_ca() {
     let stack = Stack::start();
     let ca = stack.ca_file();
-    let r = run(mentorcast().args(["broadcast", &stack.rtmps("live"), "--key", "tlskey", "--duration", "3", "--resolution", "640x360", "--ca-file", ca.to_str().unwrap(), "--json"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &stack.rtmps("live"),
+        "--key",
+        "tlskey",
+        "--duration",
+        "3",
+        "--resolution",
+        "640x360",
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
     let report = verify_json(stack.recording("tlskey").to_str().unwrap(), &[]);
     assert_eq!(report["frames_lost"], 0);
@@ -105,7 +152,17 @@ fn verify_over_rtmp_play_while_broadcasting() {
     let verifier = std::thread::spawn(move || verify_json(&play_url, &["--fps", "30"]));
     // The player subscribes first; nginx-rtmp holds it until the publisher comes.
     std::thread::sleep(Duration::from_millis(500));
-    let r = run(mentorcast().args(["broadcast", &stack.rtmp("live"), "--key", "playkey", "--duration", "6", "--resolution", "640x360", "--json"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        "playkey",
+        "--duration",
+        "6",
+        "--resolution",
+        "640x360",
+        "--json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
     let report = verifier.join().unwrap();
     check_verify(&report, 640, 360, Some(&summary(&r.stdout)));
@@ -117,7 +174,20 @@ fn reencode(src: &std::path::Path, filter: &str, dst: &std::path::Path) {
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
         .arg(src)
-        .args(["-vf", filter, "-c:v", "libx264", "-preset", "veryfast", "-b:v", "700k", "-c:a", "aac", "-af", "aresample=async=1"])
+        .args([
+            "-vf",
+            filter,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-b:v",
+            "700k",
+            "-c:a",
+            "aac",
+            "-af",
+            "aresample=async=1",
+        ])
         .arg(dst)
         .output()
         .unwrap();
@@ -127,7 +197,17 @@ fn reencode(src: &std::path::Path, filter: &str, dst: &std::path::Path) {
 #[test]
 fn verify_catches_cut_frames_and_reads_scaled_renditions() {
     let stack = Stack::start();
-    let r = run(mentorcast().args(["broadcast", &stack.rtmp("live"), "--key", "cutme", "--duration", "6", "--resolution", "1280x720", "--json"]));
+    let r = run(mentorcast().args([
+        "broadcast",
+        &stack.rtmp("live"),
+        "--key",
+        "cutme",
+        "--duration",
+        "6",
+        "--resolution",
+        "1280x720",
+        "--json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
     let file = stack.recording("cutme");
     let dir = tempfile::tempdir().unwrap();

@@ -28,8 +28,20 @@ fn scenarios_pass_and_fail_with_reports() {
     let live = stack.rtmp("live");
     let record_glob = format!("{}/record/qa-file-*.flv", stack.dir.path().display());
     let text = [
-        scenario("rtmp-play", &live, "qa-play", &format!("{live}/qa-play"), "max_frame_loss_pct = 1.0\nmin_fps_ratio = 0.95\nmax_av_offset_ms = 40"),
-        scenario("recorded-file", &live, "qa-file", &record_glob, "max_frame_loss_pct = 1.0\nmin_fps_ratio = 0.95\nmax_av_offset_ms = 40"),
+        scenario(
+            "rtmp-play",
+            &live,
+            "qa-play",
+            &format!("{live}/qa-play"),
+            "max_frame_loss_pct = 1.0\nmin_fps_ratio = 0.95\nmax_av_offset_ms = 40",
+        ),
+        scenario(
+            "recorded-file",
+            &live,
+            "qa-file",
+            &record_glob,
+            "max_frame_loss_pct = 1.0\nmin_fps_ratio = 0.95\nmax_av_offset_ms = 40",
+        ),
         // Impossible on purpose: more frames per second than were sent.
         scenario("impossible-fps", &live, "qa-fail", &format!("{live}/qa-fail"), "min_fps_ratio = 1.5"),
     ]
@@ -38,7 +50,14 @@ fn scenarios_pass_and_fail_with_reports() {
     std::fs::write(&file, text).unwrap();
     let junit = dir.path().join("junit.xml");
     let json = dir.path().join("report.json");
-    let r = run(mentorcast().args(["run", file.to_str().unwrap(), "--junit", junit.to_str().unwrap(), "--json", json.to_str().unwrap()]));
+    let r = run(mentorcast().args([
+        "run",
+        file.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]));
     assert_eq!(r.code, 1, "one scenario must fail: {}", r.all());
     assert!(r.stdout.contains("2 passed, 1 failed"), "{}", r.stdout);
     let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -76,14 +95,25 @@ fn a_subscriber_meets_the_publisher_on_a_fresh_and_a_reloaded_stack() {
     let stack = Stack::start_with_backend();
     let error_log = stack.dir.path().join("nginx/logs/error.log");
     let reloads = || std::fs::read_to_string(&error_log).unwrap_or_default().matches("(SIGHUP) received").count();
-    assert_eq!(reloads(), 0, "stack up with no channel reloaded nginx:\n{}", std::fs::read_to_string(&error_log).unwrap_or_default());
+    assert_eq!(
+        reloads(),
+        0,
+        "stack up with no channel reloaded nginx:\n{}",
+        std::fs::read_to_string(&error_log).unwrap_or_default()
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let live = stack.rtmp("live");
     let play = |name: &str| {
         let file = dir.path().join(format!("{name}.toml"));
-        let text = scenario(name, &live, name, &format!("{live}/{name}"), "max_frame_loss_pct = 1.0\nmin_fps_ratio = 0.95\nmax_av_offset_ms = 40")
-            .replace("duration_s = 5", "duration_s = 3");
+        let text = scenario(
+            name,
+            &live,
+            name,
+            &format!("{live}/{name}"),
+            "max_frame_loss_pct = 1.0\nmin_fps_ratio = 0.95\nmax_av_offset_ms = 40",
+        )
+        .replace("duration_s = 5", "duration_s = 3");
         std::fs::write(&file, text).unwrap();
         let r = run(mentorcast().args(["run", file.to_str().unwrap()]));
         assert_eq!(r.code, 0, "{name}: {}", r.all());
@@ -92,7 +122,11 @@ fn a_subscriber_meets_the_publisher_on_a_fresh_and_a_reloaded_stack() {
     play("fresh-stack");
 
     // The reload the backend runs when a channel's application is added.
-    let out = std::process::Command::new(repo_root().join("scripts/stack.sh")).args(["reload"]).arg(stack.dir.path()).output().unwrap();
+    let out = std::process::Command::new(repo_root().join("scripts/stack.sh"))
+        .args(["reload"])
+        .arg(stack.dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "stack.sh reload: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(reloads(), 1, "one reload");
     play("just-reloaded");

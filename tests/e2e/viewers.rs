@@ -105,7 +105,18 @@ fn start_chromium(url: &str, profile: &Path) -> Proc {
 fn broadcast(s: &Stack, home: &Path, seconds: u32) -> (Proc, mpsc::Receiver<String>) {
     let mut child = s
         .cli(home)
-        .args(["broadcast", "--duration", &seconds.to_string(), "--resolution", "640x360", "--fps", "25", "--video-kbps", "800", "--json"])
+        .args([
+            "broadcast",
+            "--duration",
+            &seconds.to_string(),
+            "--resolution",
+            "640x360",
+            "--fps",
+            "25",
+            "--video-kbps",
+            "800",
+            "--json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .process_group(0)
@@ -168,7 +179,16 @@ fn watch_page_plays_in_headless_chromium_and_heartbeats() {
         if st["active"] == 1 && chrome {
             Ok(st)
         } else {
-            Err(format!("{st}\nchromium log: {}", std::fs::read_to_string(profile.with_extension("log")).unwrap_or_default().lines().rev().take(5).collect::<Vec<_>>().join(" | ")))
+            Err(format!(
+                "{st}\nchromium log: {}",
+                std::fs::read_to_string(profile.with_extension("log"))
+                    .unwrap_or_default()
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ))
         }
     });
     assert_eq!(first["by_os"]["Linux"], 1, "{first}");
@@ -196,7 +216,14 @@ fn watch_page_plays_in_headless_chromium_and_heartbeats() {
     assert_eq!(r.code, 0, "{}", r.all());
     let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!((v["active"].as_u64(), v["total"].as_u64()), (Some(1), Some(1)), "{v}");
-    let mut w = s.cli(&mentor).args(["viewers", "--app", &app, "--watch", "--json"]).stdout(Stdio::piped()).stderr(Stdio::null()).process_group(0).spawn().unwrap();
+    let mut w = s
+        .cli(&mentor)
+        .args(["viewers", "--app", &app, "--watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
     let out = w.stdout.take().unwrap();
     let watcher = Proc(w);
     let (tx, wrx) = mpsc::channel();
@@ -210,10 +237,19 @@ fn watch_page_plays_in_headless_chromium_and_heartbeats() {
     wait_line(&wrx, Duration::from_secs(5), |v| v["active"] == 1 && v["app"] == app.as_str());
 
     // 20 simulated players join: the live count follows (pushed), then drops back after they stop
-    let sim = s.cli(&mentor).args(["simulate-viewers", "--app", &app, "--count", "20", "--duration", "4", "--json"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let sim = s
+        .cli(&mentor)
+        .args(["simulate-viewers", "--app", &app, "--count", "20", "--duration", "4", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_line(&wrx, Duration::from_secs(5), |v| v["active"] == 21);
     let st = stats(&s, &app, &token);
-    assert!(st["by_os"]["iOS"].as_u64().unwrap_or(0) >= 2 && st["by_device"]["mobile"].as_u64().unwrap_or(0) >= 2, "varied agents: {st}");
+    assert!(
+        st["by_os"]["iOS"].as_u64().unwrap_or(0) >= 2 && st["by_device"]["mobile"].as_u64().unwrap_or(0) >= 2,
+        "varied agents: {st}"
+    );
     assert!(st["bitrate"]["min"].as_u64() < st["bitrate"]["max"].as_u64(), "varied bitrates: {st}");
     let out = sim.wait_with_output().unwrap();
     assert!(out.status.success(), "simulate-viewers: {}", String::from_utf8_lossy(&out.stdout));

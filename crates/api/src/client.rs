@@ -187,7 +187,9 @@ impl Client {
 
     /// `GET /api/v1/streams/{app}/viewers/live` (SSE): the count each time it changes.
     pub async fn viewers_live(&self, app: &str) -> Result<impl Stream<Item = Result<ViewerCount, ApiError>>, ApiError> {
-        let rb = self.request(Method::GET, &format!("/api/v1/streams/{}/viewers/live", urlencode(app))).timeout(Duration::from_secs(24 * 3600));
+        let rb = self
+            .request(Method::GET, &format!("/api/v1/streams/{}/viewers/live", urlencode(app)))
+            .timeout(Duration::from_secs(24 * 3600));
         let resp = self.send(rb.header("accept", "text/event-stream")).await?;
         let base = self.base.clone();
         let mut buf = String::new();
@@ -200,7 +202,10 @@ impl Client {
                     while let Some(end) = buf.find("\n\n") {
                         let event: String = buf.drain(..end + 2).collect();
                         if let Some(data) = sse_data(&event) {
-                            events.push(serde_json::from_str::<ViewerCount>(&data).map_err(|e| ApiError::Malformed(e.to_string())));
+                            events.push(
+                                serde_json::from_str::<ViewerCount>(&data)
+                                    .map_err(|e| ApiError::Malformed(e.to_string())),
+                            );
                         }
                     }
                     events
@@ -215,7 +220,11 @@ impl Client {
 /// Calls the API as the user signed in through `auth`: with their ID token,
 /// refreshed before expiry and once more after a 401.
 #[cfg(feature = "auth")]
-pub async fn as_signed_in<T, F, Fut>(auth: &mentorcast_auth::Auth, client: &Client, call: F) -> Result<T, mentorcast_auth::WithTokenError<ApiError>>
+pub async fn as_signed_in<T, F, Fut>(
+    auth: &mentorcast_auth::Auth,
+    client: &Client,
+    call: F,
+) -> Result<T, mentorcast_auth::WithTokenError<ApiError>>
 where
     F: Fn(Client) -> Fut,
     Fut: std::future::Future<Output = Result<T, ApiError>>,
@@ -245,7 +254,8 @@ fn strip_url(e: &reqwest::Error) -> String {
 
 /// The `data:` lines of one SSE event, joined; None for comments/keep-alives.
 fn sse_data(event: &str) -> Option<String> {
-    let lines: Vec<&str> = event.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.strip_prefix(' ').unwrap_or(d)).collect();
+    let lines: Vec<&str> =
+        event.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.strip_prefix(' ').unwrap_or(d)).collect();
     if lines.is_empty() {
         None
     } else {

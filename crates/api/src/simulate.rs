@@ -52,7 +52,17 @@ pub struct Simulation {
 
 impl Simulation {
     pub fn new(base: &str, app: &str, players: usize, duration: Duration) -> Simulation {
-        Simulation { base: base.to_string(), app: app.to_string(), players, duration, interval: Duration::from_millis(750), warmup: Duration::ZERO, token: None, id_prefix: String::new(), max_connections: DEFAULT_CONNECTIONS }
+        Simulation {
+            base: base.to_string(),
+            app: app.to_string(),
+            players,
+            duration,
+            interval: Duration::from_millis(750),
+            warmup: Duration::ZERO,
+            token: None,
+            id_prefix: String::new(),
+            max_connections: DEFAULT_CONNECTIONS,
+        }
     }
 }
 
@@ -72,8 +82,14 @@ impl Latency {
             return Latency::default();
         }
         samples.sort_unstable();
-        let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1] as f64 / 1000.0;
-        Latency { p50_ms: at(0.50), p90_ms: at(0.90), p99_ms: at(0.99), max_ms: *samples.last().unwrap_or(&0) as f64 / 1000.0 }
+        let at =
+            |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1] as f64 / 1000.0;
+        Latency {
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p99_ms: at(0.99),
+            max_ms: *samples.last().unwrap_or(&0) as f64 / 1000.0,
+        }
     }
 }
 
@@ -169,15 +185,26 @@ pub async fn run(sim: &Simulation, progress: Arc<Progress>) -> Result<SimReport,
         return Err(ApiError::BadRequest(format!("players must be 1–{MAX_PLAYERS}")));
     }
     if sim.duration.is_zero() || sim.duration > MAX_DURATION || sim.interval < Duration::from_millis(10) {
-        return Err(ApiError::BadRequest(format!("the duration must be 1 s – {} s and the interval ≥ 10 ms", MAX_DURATION.as_secs())));
+        return Err(ApiError::BadRequest(format!(
+            "the duration must be 1 s – {} s and the interval ≥ 10 ms",
+            MAX_DURATION.as_secs()
+        )));
     }
     let http = http_client(if sim.max_connections > 0 { sim.max_connections } else { sim.players })?;
-    let gate = Arc::new(tokio::sync::Semaphore::new(if sim.max_connections > 0 { sim.max_connections } else { tokio::sync::Semaphore::MAX_PERMITS }));
+    let gate = Arc::new(tokio::sync::Semaphore::new(if sim.max_connections > 0 {
+        sim.max_connections
+    } else {
+        tokio::sync::Semaphore::MAX_PERMITS
+    }));
     let mut client = Client::with_http(&sim.base, http);
     if let Some(t) = &sim.token {
         client = client.with_token(t.clone());
     }
-    let prefix = if sim.id_prefix.is_empty() { format!("sim-{:08x}", rand::thread_rng().gen::<u32>()) } else { sim.id_prefix.clone() };
+    let prefix = if sim.id_prefix.is_empty() {
+        format!("sim-{:08x}", rand::thread_rng().gen::<u32>())
+    } else {
+        sim.id_prefix.clone()
+    };
     let t0 = Instant::now() + Duration::from_millis(50);
     let end = t0 + sim.duration;
     let measure_from = t0 + sim.warmup;
@@ -196,9 +223,15 @@ pub async fn run(sim: &Simulation, progress: Arc<Progress>) -> Result<SimReport,
         let phase = sim.interval.mul_f64(i as f64 / sim.players as f64);
         let interval = sim.interval;
         let gate = gate.clone();
-        tasks.push(tokio::spawn(async move { player(client, hb, t0 + phase, interval, end, measure_from, progress, gate).await }));
+        tasks.push(tokio::spawn(async move {
+            player(client, hb, t0 + phase, interval, end, measure_from, progress, gate).await
+        }));
     }
-    let mut report = SimReport { players: sim.players, target_rate_per_s: sim.players as f64 / sim.interval.as_secs_f64(), ..Default::default() };
+    let mut report = SimReport {
+        players: sim.players,
+        target_rate_per_s: sim.players as f64 / sim.interval.as_secs_f64(),
+        ..Default::default()
+    };
     let (mut response, mut service) = (Vec::new(), Vec::new());
     for t in tasks {
         let Ok(r) = t.await else { continue };
@@ -225,8 +258,26 @@ pub async fn run(sim: &Simulation, progress: Arc<Progress>) -> Result<SimReport,
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn player(client: Client, mut hb: Heartbeat, first: Instant, interval: Duration, end: Instant, measure_from: Instant, progress: Arc<Progress>, gate: Arc<tokio::sync::Semaphore>) -> PlayerResult {
-    let mut r = PlayerResult { response_us: Vec::new(), service_us: Vec::new(), sent: 0, ok: 0, failed: 0, missed: 0, errors: BTreeMap::new(), first_error: None };
+async fn player(
+    client: Client,
+    mut hb: Heartbeat,
+    first: Instant,
+    interval: Duration,
+    end: Instant,
+    measure_from: Instant,
+    progress: Arc<Progress>,
+    gate: Arc<tokio::sync::Semaphore>,
+) -> PlayerResult {
+    let mut r = PlayerResult {
+        response_us: Vec::new(),
+        service_us: Vec::new(),
+        sent: 0,
+        ok: 0,
+        failed: 0,
+        missed: 0,
+        errors: BTreeMap::new(),
+        first_error: None,
+    };
     let mut due = first;
     while due < end {
         tokio::time::sleep_until(due).await;
@@ -282,7 +333,9 @@ mod tests {
     async fn bounds_are_checked() {
         let p = Arc::new(Progress::default());
         assert!(run(&Simulation::new("http://127.0.0.1:1", "a", 0, Duration::from_secs(1)), p.clone()).await.is_err());
-        assert!(run(&Simulation::new("http://127.0.0.1:1", "a", MAX_PLAYERS + 1, Duration::from_secs(1)), p.clone()).await.is_err());
+        assert!(run(&Simulation::new("http://127.0.0.1:1", "a", MAX_PLAYERS + 1, Duration::from_secs(1)), p.clone())
+            .await
+            .is_err());
         assert!(run(&Simulation::new("http://127.0.0.1:1", "a", 1, Duration::from_secs(7200)), p).await.is_err());
     }
 

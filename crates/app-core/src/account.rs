@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use mentorcast_auth::{Auth, AuthError, Challenge, ChallengeKind, CognitoConfig, ErrorKind, Options, RemoteSignOut, Session, Step, StoreChoice};
+use mentorcast_auth::{
+    Auth, AuthError, Challenge, ChallengeKind, CognitoConfig, ErrorKind, Options, RemoteSignOut, Session, Step,
+    StoreChoice,
+};
 use tokio::sync::Mutex;
 
 use crate::dto::{ErrorKindDto, Me, SignInStepDto, UiError};
@@ -100,7 +103,9 @@ impl Account {
             }
             Step::Challenge(ch) => {
                 let dto = match ch.kind {
-                    ChallengeKind::NewPasswordRequired => SignInStepDto::NewPasswordRequired { rules: policy_rules(&auth.password_policy().await) },
+                    ChallengeKind::NewPasswordRequired => {
+                        SignInStepDto::NewPasswordRequired { rules: policy_rules(&auth.password_policy().await) }
+                    }
                     ChallengeKind::SoftwareTokenMfa => SignInStepDto::MfaRequired,
                 };
                 *self.pending.lock().await = Some(ch);
@@ -137,7 +142,10 @@ impl Account {
     pub async fn answer_mfa(&self, code: &str) -> Result<SignInStepDto, UiError> {
         let code = code.trim();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(UiError::new(ErrorKindDto::WrongMfaCode, "the code is the 6 digits your authenticator app shows"));
+            return Err(UiError::new(
+                ErrorKindDto::WrongMfaCode,
+                "the code is the 6 digits your authenticator app shows",
+            ));
         }
         let ch = self.challenge(ChallengeKind::SoftwareTokenMfa).await?;
         let auth = self.auth().await?;
@@ -191,7 +199,10 @@ mod tests {
 
     #[test]
     fn rules_read_well() {
-        assert_eq!(policy_rules(&Default::default()), "Use at least 8 characters, an upper-case letter, a lower-case letter, a digit, a symbol.");
+        assert_eq!(
+            policy_rules(&Default::default()),
+            "Use at least 8 characters, an upper-case letter, a lower-case letter, a digit, a symbol."
+        );
     }
 
     #[tokio::test]

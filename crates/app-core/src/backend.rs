@@ -16,7 +16,10 @@ use crate::dto::{ChannelView, ErrorKindDto, RecordingView, UiError, ViewerCountV
 pub fn api_error(e: ApiError) -> UiError {
     match &e {
         ApiError::Unreachable { .. } => UiError::new(ErrorKindDto::Network, format!("{e}: is the backend running?")),
-        ApiError::Unauthorized(m) => UiError::new(ErrorKindDto::SignedOut, format!("the backend did not accept the sign-in ({m}); sign in again")),
+        ApiError::Unauthorized(m) => UiError::new(
+            ErrorKindDto::SignedOut,
+            format!("the backend did not accept the sign-in ({m}); sign in again"),
+        ),
         ApiError::Forbidden(m) => UiError::new(ErrorKindDto::Forbidden, format!("not allowed: {m}")),
         ApiError::NotFound(m) => UiError::new(ErrorKindDto::NotFound, format!("not found: {m}")),
         _ => UiError::new(ErrorKindDto::Other, e.to_string()),
@@ -127,11 +130,12 @@ impl Backend {
 
     pub async fn recordings(&self) -> Result<Vec<RecordingView>, UiError> {
         let app = self.channel.lock().await.as_ref().map(|c| c.app.clone());
-        let mut list = self.call(|c| {
-            let app = app.clone();
-            async move { c.recordings(app.as_deref()).await }
-        })
-        .await?;
+        let mut list = self
+            .call(|c| {
+                let app = app.clone();
+                async move { c.recordings(app.as_deref()).await }
+            })
+            .await?;
         list.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         Ok(list.iter().map(recording_view).collect())
     }
@@ -139,7 +143,12 @@ impl Backend {
     /// Follows the live viewer count of `app` (SSE) until `stop` fires, calling
     /// `on` with every count; reconnects (after 1 s, then up to 10 s) when the
     /// stream breaks, telling `on` it is disconnected meanwhile.
-    pub async fn follow_viewers(&self, app: String, on: impl Fn(ViewerCountView) + Send, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn follow_viewers(
+        &self,
+        app: String,
+        on: impl Fn(ViewerCountView) + Send,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut backoff = Duration::from_secs(1);
         let mut last = ViewerCountView::default();
         loop {
@@ -194,7 +203,8 @@ mod tests {
 
     #[test]
     fn api_errors_read_as_sentences() {
-        let e = api_error(ApiError::Unreachable { base: "http://127.0.0.1:1".into(), detail: "connection refused".into() });
+        let e =
+            api_error(ApiError::Unreachable { base: "http://127.0.0.1:1".into(), detail: "connection refused".into() });
         assert_eq!(e.kind, ErrorKindDto::Network);
         assert!(e.message.ends_with("is the backend running?"), "{}", e.message);
     }

@@ -66,9 +66,13 @@ pub struct Me {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum SignInStepDto {
-    SignedIn { me: Me },
+    SignedIn {
+        me: Me,
+    },
     /// First sign-in with a temporary password: choose a new one. `rules` describes the pool's policy.
-    NewPasswordRequired { rules: String },
+    NewPasswordRequired {
+        rules: String,
+    },
     /// The 6-digit code of the authenticator app.
     MfaRequired,
 }

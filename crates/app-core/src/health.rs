@@ -145,7 +145,10 @@ mod tests {
         let (t, d) = describe(&SessionState::Failed { kind: FailureKind::Rejected, reason: "x".into() }, 0.0);
         assert_eq!(t, "Stream key rejected");
         assert!(d.contains("refused the stream key"));
-        assert_eq!(describe(&SessionState::Failed { kind: FailureKind::CannotConnect, reason: "refused".into() }, 0.0).0, "Ingest unreachable");
+        assert_eq!(
+            describe(&SessionState::Failed { kind: FailureKind::CannotConnect, reason: "refused".into() }, 0.0).0,
+            "Ingest unreachable"
+        );
         let r = SessionState::Reconnecting { attempt: 2, max_attempts: 25, reason: "reset".into() };
         assert_eq!(describe(&r, 0.0).0, "Reconnecting… (attempt 2 of 25)");
         let dropped = SessionState::Reconnecting { attempt: 0, max_attempts: 25, reason: "reset".into() };

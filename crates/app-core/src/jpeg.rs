@@ -119,10 +119,30 @@ mod tests {
             let d = tj::tjInitDecompress();
             assert!(!d.is_null());
             let (mut w, mut h, mut s, mut c) = (0, 0, 0, 0);
-            assert_eq!(tj::tjDecompressHeader3(d, jpeg.as_ptr(), jpeg.len() as _, &mut w, &mut h, &mut s, &mut c), 0, "{}", last_error(d));
+            assert_eq!(
+                tj::tjDecompressHeader3(d, jpeg.as_ptr(), jpeg.len() as _, &mut w, &mut h, &mut s, &mut c),
+                0,
+                "{}",
+                last_error(d)
+            );
             assert_eq!(s, tj::TJSAMP_TJSAMP_420 as i32, "4:2:0");
             let mut out = vec![0u8; (w * h) as usize];
-            assert_eq!(tj::tjDecompress2(d, jpeg.as_ptr(), jpeg.len() as _, out.as_mut_ptr(), w, w, h, tj::TJPF_TJPF_GRAY as i32, 0), 0, "{}", last_error(d));
+            assert_eq!(
+                tj::tjDecompress2(
+                    d,
+                    jpeg.as_ptr(),
+                    jpeg.len() as _,
+                    out.as_mut_ptr(),
+                    w,
+                    w,
+                    h,
+                    tj::TJPF_TJPF_GRAY as i32,
+                    0
+                ),
+                0,
+                "{}",
+                last_error(d)
+            );
             tj::tjDestroy(d);
             (w as usize, h as usize, out)
         }
@@ -133,7 +153,13 @@ mod tests {
         let (w, h) = (64usize, 48usize);
         // a horizontal luma ramp over grey chroma
         let y: Vec<u8> = (0..w * h).map(|i| (16 + (i % w) * 3) as u8).collect();
-        let f = SmallFrame { width: w as u32, height: h as u32, y: y.clone(), u: vec![128; w * h / 4], v: vec![128; w * h / 4] };
+        let f = SmallFrame {
+            width: w as u32,
+            height: h as u32,
+            y: y.clone(),
+            u: vec![128; w * h / 4],
+            v: vec![128; w * h / 4],
+        };
         let mut enc = JpegEncoder::new(90).unwrap();
         let jpeg = enc.encode(&f).unwrap();
         let again = enc.encode(&f).unwrap();

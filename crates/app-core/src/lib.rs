@@ -16,8 +16,8 @@ pub mod dto;
 pub mod health;
 pub mod jpeg;
 pub mod preview;
-pub mod stream;
 pub mod settings;
+pub mod stream;
 pub mod studio;
 
 pub use dto::*;

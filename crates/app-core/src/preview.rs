@@ -204,7 +204,12 @@ pub struct PreviewRunner {
 }
 
 impl PreviewRunner {
-    pub fn start(video: Option<Box<dyn VideoSource>>, audio: Option<Box<dyn AudioSource>>, frames: FrameSink, levels: LevelSink) -> Self {
+    pub fn start(
+        video: Option<Box<dyn VideoSource>>,
+        audio: Option<Box<dyn AudioSource>>,
+        frames: FrameSink,
+        levels: LevelSink,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let clock = MediaClock::start();
@@ -324,7 +329,14 @@ mod tests {
         assert!(jpeg.len() < 100_000, "preview JPEG is {} bytes", jpeg.len());
     }
 
-    fn frame(w: u32, h: u32, format: mentorcast_media::PixelFormat, luma: impl Fn(usize, usize) -> u8, cb: u8, cr: u8) -> VideoFrame {
+    fn frame(
+        w: u32,
+        h: u32,
+        format: mentorcast_media::PixelFormat,
+        luma: impl Fn(usize, usize) -> u8,
+        cb: u8,
+        cr: u8,
+    ) -> VideoFrame {
         let (wu, hu) = (w as usize, h as usize);
         let mut data: Vec<u8> = (0..wu * hu).map(|i| luma(i % wu, i / wu)).collect();
         let quarter = wu * hu / 4;
@@ -333,7 +345,9 @@ mod tests {
                 data.extend(std::iter::repeat(cb).take(quarter));
                 data.extend(std::iter::repeat(cr).take(quarter));
             }
-            mentorcast_media::PixelFormat::Nv12 => data.extend((0..2 * quarter).map(|i| if i % 2 == 0 { cb } else { cr })),
+            mentorcast_media::PixelFormat::Nv12 => {
+                data.extend((0..2 * quarter).map(|i| if i % 2 == 0 { cb } else { cr }))
+            }
         }
         VideoFrame { width: w, height: h, pixel_format: format, data, pts_us: 0, index: 0 }
     }

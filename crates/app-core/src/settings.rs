@@ -55,8 +55,10 @@ impl Config {
             return Ok(Config::default());
         }
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read { path: shown.clone(), detail: e.to_string() })?;
-        let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse { path: shown, detail: e.message().to_string() })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::Read { path: shown.clone(), detail: e.to_string() })?;
+        let mut c: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: shown, detail: e.message().to_string() })?;
         c.path = Some(path);
         Ok(c)
     }
@@ -126,7 +128,8 @@ impl AppSettings {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         let tmp = path.with_extension("json.tmp");
-        let body = serde_json::to_vec_pretty(self).map_err(|e| ConfigError::Write { path: path.display().to_string(), detail: e.to_string() })?;
+        let body = serde_json::to_vec_pretty(self)
+            .map_err(|e| ConfigError::Write { path: path.display().to_string(), detail: e.to_string() })?;
         {
             use std::io::Write;
             let mut o = std::fs::OpenOptions::new();
@@ -151,7 +154,9 @@ impl AppSettings {
     pub fn apply(&mut self, u: SettingsUpdate) -> Result<(), UiError> {
         let url = u.ingest_override_url.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         if let Some(url) = &url {
-            mentorcast_engine::Service::parse(url, Some("check")).map_err(|e| UiError::new(ErrorKindDto::BadInput, format!("the ingest override is not a usable RTMP/RTMPS URL: {e}")))?;
+            mentorcast_engine::Service::parse(url, Some("check")).map_err(|e| {
+                UiError::new(ErrorKindDto::BadInput, format!("the ingest override is not a usable RTMP/RTMPS URL: {e}"))
+            })?;
         }
         self.ingest_override_url = url;
         match u.ingest_override_key {
@@ -189,7 +194,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.json");
         let mut s = AppSettings::default();
-        s.apply(SettingsUpdate { ingest_override_url: Some(" rtmp://127.0.0.1:1935/live ".into()), ingest_override_key: Some("qa-key".into()), token_store: Some(TokenStoreDto::File) }).unwrap();
+        s.apply(SettingsUpdate {
+            ingest_override_url: Some(" rtmp://127.0.0.1:1935/live ".into()),
+            ingest_override_key: Some("qa-key".into()),
+            token_store: Some(TokenStoreDto::File),
+        })
+        .unwrap();
         s.save(&p).unwrap();
         let back = AppSettings::load(&p);
         assert_eq!(back, s);
@@ -203,14 +213,24 @@ mod tests {
             assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         }
         let mut s2 = back.clone();
-        assert!(s2.apply(SettingsUpdate { ingest_override_url: Some("ftp://x".into()), ingest_override_key: None, token_store: None }).is_err());
+        assert!(s2
+            .apply(SettingsUpdate {
+                ingest_override_url: Some("ftp://x".into()),
+                ingest_override_key: None,
+                token_store: None
+            })
+            .is_err());
     }
 
     #[test]
     fn the_cli_config_format_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("config.toml");
-        std::fs::write(&p, "[ingest]\nurl = \"rtmp://127.0.0.1:1935/live\"\n[api]\nurl = \"http://127.0.0.1:9999\"\n[stack]\nx = 1\n").unwrap();
+        std::fs::write(
+            &p,
+            "[ingest]\nurl = \"rtmp://127.0.0.1:1935/live\"\n[api]\nurl = \"http://127.0.0.1:9999\"\n[stack]\nx = 1\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&p)).unwrap();
         assert_eq!(c.api_url(), "http://127.0.0.1:9999");
         assert!(c.cognito.is_none());

@@ -145,7 +145,12 @@ fn random_token() -> std::io::Result<String> {
 }
 
 /// Reads the request head (up to 8 KiB) and answers: the stream for `GET {path}`, 404 otherwise.
-async fn serve_one(mut sock: TcpStream, path: &str, mut rx: watch::Receiver<Frame>, epoch: &watch::Sender<u64>) -> std::io::Result<()> {
+async fn serve_one(
+    mut sock: TcpStream,
+    path: &str,
+    mut rx: watch::Receiver<Frame>,
+    epoch: &watch::Sender<u64>,
+) -> std::io::Result<()> {
     sock.set_nodelay(true)?;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -237,7 +242,12 @@ mod tests {
         let text = String::from_utf8_lossy(&acc);
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(text.contains("multipart/x-mixed-replace; boundary=mentorcast-frame"), "{text}");
-        assert!(text.contains("--mentorcast-frame\r\nContent-Type: image/jpeg\r\nContent-Length: 9\r\n\r\n\u{fffd}\u{fffd}first"), "{text}");
+        assert!(
+            text.contains(
+                "--mentorcast-frame\r\nContent-Type: image/jpeg\r\nContent-Length: 9\r\n\r\n\u{fffd}\u{fffd}first"
+            ),
+            "{text}"
+        );
         st.send(b"\xff\xd8second\xff\xd9".to_vec());
         read_until(&mut s, &mut acc, b"second\xff\xd9").await;
         assert_eq!(st.readers(), 1);
@@ -290,7 +300,10 @@ mod tests {
         let mut second = get(&format!("{}?v=2", st.url())).await;
         read_until(&mut second, &mut Vec::new(), b"one\xff\xd9").await;
         let mut rest = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut rest)).await.expect("the older response ends").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut rest))
+            .await
+            .expect("the older response ends")
+            .unwrap();
         assert!(rest.ends_with(b"--mentorcast-frame--\r\n"), "{:?}", String::from_utf8_lossy(&rest));
         wait_readers(&st, 1).await;
         st.send(b"\xff\xd8two\xff\xd9".to_vec());

@@ -7,11 +7,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mentorcast_devices::{CameraSelector, CameraSource, MicSelector, MicSource};
-use mentorcast_engine::{AudioLevel, AudioSettings, Broadcast, BroadcastConfig, ReconnectPolicy, Service, SessionState, StopHandle, TlsOptions, VideoSettings};
+use mentorcast_engine::{
+    AudioLevel, AudioSettings, Broadcast, BroadcastConfig, ReconnectPolicy, Service, SessionState, StopHandle,
+    TlsOptions, VideoSettings,
+};
 use mentorcast_media::{AudioSource, MediaClock, SourceError, SyntheticAudio, SyntheticVideo, VideoSource};
 
 use crate::backend::Backend;
-use crate::dto::{BroadcastStatus, DeviceList, DeviceOption, ErrorKindDto, GoLiveRequest, MicLevel, Preset, UiError, ViewerCountView};
+use crate::dto::{
+    BroadcastStatus, DeviceList, DeviceOption, ErrorKindDto, GoLiveRequest, MicLevel, Preset, UiError, ViewerCountView,
+};
 use crate::health::{self, HealthTracker};
 use crate::preview::{FrameSink, PreviewOut, PreviewRunner, TapVideo};
 
@@ -37,7 +42,10 @@ pub fn devices() -> DeviceList {
     let mut microphones = vec![DeviceOption { id: "synthetic".into(), label: "Synthetic tone and beeps".into() }];
     match mentorcast_devices::devices::microphones() {
         Ok(list) if list.is_empty() => notes.push("No microphone found: the synthetic tone is available.".into()),
-        Ok(list) => microphones.extend(list.into_iter().map(|m| DeviceOption { label: if m.is_default { format!("{} (default)", m.id) } else { m.id.clone() }, id: m.id })),
+        Ok(list) => microphones.extend(list.into_iter().map(|m| DeviceOption {
+            label: if m.is_default { format!("{} (default)", m.id) } else { m.id.clone() },
+            id: m.id,
+        })),
         Err(e) => notes.push(format!("Microphones could not be listed: {e}.")),
     }
     microphones.push(DeviceOption { id: "none".into(), label: "No microphone (video only)".into() });
@@ -68,14 +76,24 @@ pub fn open_sources(camera: &str, microphone: &str, preset: Preset, video_kbps: 
     let (video, video_settings): (Option<Box<dyn VideoSource>>, _) = match camera {
         "none" => (None, None),
         "synthetic" => {
-            let v = SyntheticVideo::new(w, h, fps, MediaClock::start()).map_err(|e| UiError::new(ErrorKindDto::BadInput, e.to_string()))?;
+            let v = SyntheticVideo::new(w, h, fps, MediaClock::start())
+                .map_err(|e| UiError::new(ErrorKindDto::BadInput, e.to_string()))?;
             (Some(Box::new(v)), Some(VideoSettings { width: w, height: h, fps, kbps: video_kbps, keyframe_secs: 2 }))
         }
         id => {
             let sel = if id == "default" { CameraSelector::Default } else { CameraSelector::Id(id.to_string()) };
             let cam = CameraSource::open(sel, w, h, fps).map_err(|e| device_error("camera", e))?;
             let m = cam.mode();
-            (Some(Box::new(cam)), Some(VideoSettings { width: m.width, height: m.height, fps: m.fps, kbps: video_kbps, keyframe_secs: 2 }))
+            (
+                Some(Box::new(cam)),
+                Some(VideoSettings {
+                    width: m.width,
+                    height: m.height,
+                    fps: m.fps,
+                    kbps: video_kbps,
+                    keyframe_secs: 2,
+                }),
+            )
         }
     };
     let audio: Option<Box<dyn AudioSource>> = match microphone {
@@ -87,7 +105,10 @@ pub fn open_sources(camera: &str, microphone: &str, preset: Preset, video_kbps: 
         }
     };
     if video.is_none() && audio.is_none() {
-        return Err(UiError::new(ErrorKindDto::BadInput, "with no camera and no microphone there is nothing to send: keep at least one"));
+        return Err(UiError::new(
+            ErrorKindDto::BadInput,
+            "with no camera and no microphone there is nothing to send: keep at least one",
+        ));
     }
     Ok(Sources { video, video_settings, audio })
 }
@@ -106,13 +127,29 @@ pub struct Target {
 
 /// Where Go Live sends: the QA override of `settings` when set, else `channel`'s ingest with its key.
 /// `MENTORCAST_CA_FILE` adds a CA for RTMPS (private ingests, the local stack's test CA).
-pub fn target(settings: &crate::settings::AppSettings, channel: Option<&mentorcast_api::Channel>) -> Result<Target, UiError> {
+pub fn target(
+    settings: &crate::settings::AppSettings,
+    channel: Option<&mentorcast_api::Channel>,
+) -> Result<Target, UiError> {
     let tls = TlsOptions { extra_ca_file: std::env::var_os("MENTORCAST_CA_FILE").map(std::path::PathBuf::from) };
-    let bad = |e: mentorcast_engine::ServiceError| UiError::new(ErrorKindDto::BadInput, format!("the ingest address is not usable: {e}"));
+    let bad = |e: mentorcast_engine::ServiceError| {
+        UiError::new(ErrorKindDto::BadInput, format!("the ingest address is not usable: {e}"))
+    };
     match (settings.ingest_override_url.as_deref(), channel) {
-        (Some(url), _) => Ok(Target { service: Service::parse(url, settings.ingest_override_key.as_deref()).map_err(bad)?, tls, app: None }),
-        (None, Some(ch)) => Ok(Target { service: Service::parse(&ch.ingest_url, Some(&ch.stream_key)).map_err(bad)?, tls, app: Some(ch.app.clone()) }),
-        (None, None) => Err(UiError::new(ErrorKindDto::Misconfigured, "no channel to send to: sign in as a mentor, or set an ingest override in Settings")),
+        (Some(url), _) => Ok(Target {
+            service: Service::parse(url, settings.ingest_override_key.as_deref()).map_err(bad)?,
+            tls,
+            app: None,
+        }),
+        (None, Some(ch)) => Ok(Target {
+            service: Service::parse(&ch.ingest_url, Some(&ch.stream_key)).map_err(bad)?,
+            tls,
+            app: Some(ch.app.clone()),
+        }),
+        (None, None) => Err(UiError::new(
+            ErrorKindDto::Misconfigured,
+            "no channel to send to: sign in as a mentor, or set an ingest override in Settings",
+        )),
     }
 }
 
@@ -155,7 +192,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Studio {
     pub fn new(sink: Arc<dyn StudioSink>) -> Self {
-        Self { sink, frames: Arc::new(Mutex::new(None)), preview: Mutex::new(None), epoch: Default::default(), starting: Default::default(), live: Arc::new(Mutex::new(None)), status: Arc::new(Mutex::new(BroadcastStatus::default())) }
+        Self {
+            sink,
+            frames: Arc::new(Mutex::new(None)),
+            preview: Mutex::new(None),
+            epoch: Default::default(),
+            starting: Default::default(),
+            live: Arc::new(Mutex::new(None)),
+            status: Arc::new(Mutex::new(BroadcastStatus::default())),
+        }
     }
 
     /// Preview frames go here from now on (replacing the previous receiver).
@@ -195,7 +240,12 @@ impl Studio {
         drop(slot.take());
         tracing::debug!("preview: started");
         let sink = self.sink.clone();
-        *slot = Some(PreviewRunner::start(s.video, s.audio, self.frame_fanout(), Arc::new(move |l| sink.level(level_of(l)))));
+        *slot = Some(PreviewRunner::start(
+            s.video,
+            s.audio,
+            self.frame_fanout(),
+            Arc::new(move |l| sink.level(level_of(l))),
+        ));
         Ok(())
     }
 
@@ -205,9 +255,17 @@ impl Studio {
     }
 
     /// Goes live to `target` with the chosen sources; events follow through the sink.
-    pub async fn go_live(&self, req: GoLiveRequest, target: Target, backend: Option<Arc<Backend>>) -> Result<(), UiError> {
+    pub async fn go_live(
+        &self,
+        req: GoLiveRequest,
+        target: Target,
+        backend: Option<Arc<Backend>>,
+    ) -> Result<(), UiError> {
         if !(300..=8000).contains(&req.video_kbps) {
-            return Err(UiError::new(ErrorKindDto::BadInput, "choose a video bitrate between 300 and 8000 kbps (ingests accept up to 8.5 Mbps in all)"));
+            return Err(UiError::new(
+                ErrorKindDto::BadInput,
+                "choose a video bitrate between 300 and 8000 kbps (ingests accept up to 8.5 Mbps in all)",
+            ));
         }
         if self.is_live() || self.starting.swap(true, Ordering::SeqCst) {
             return Err(UiError::new(ErrorKindDto::Busy, "already live: end the broadcast first"));
@@ -265,7 +323,11 @@ impl Studio {
             };
             let mut viewers_started = false;
             let mut state = SessionState::Connecting;
-            publish(&state, &mentorcast_engine::Stats { state: "connecting".into(), ..Default::default() }, &mut tracker);
+            publish(
+                &state,
+                &mentorcast_engine::Stats { state: "connecting".into(), ..Default::default() },
+                &mut tracker,
+            );
             let wait = broadcast_wait(broadcast);
             tokio::pin!(wait);
             let result = loop {
@@ -342,11 +404,20 @@ mod tests {
 
     fn closed_port_target() -> Target {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        Target { service: Service::parse(&format!("rtmp://127.0.0.1:{port}/live"), Some("k")).unwrap(), tls: TlsOptions::default(), app: None }
+        Target {
+            service: Service::parse(&format!("rtmp://127.0.0.1:{port}/live"), Some("k")).unwrap(),
+            tls: TlsOptions::default(),
+            app: None,
+        }
     }
 
     fn request() -> GoLiveRequest {
-        GoLiveRequest { camera: "synthetic".into(), microphone: "synthetic".into(), preset: Preset::P480p30, video_kbps: 1000 }
+        GoLiveRequest {
+            camera: "synthetic".into(),
+            microphone: "synthetic".into(),
+            preset: Preset::P480p30,
+            video_kbps: 1000,
+        }
     }
 
     fn preview_running(s: &Studio) -> bool {
@@ -358,12 +429,13 @@ mod tests {
         for round in 0..20 {
             let s = Studio::new(Arc::new(NullSink));
             // the preview's sources open on another thread while Go Live opens its own
-            let (p, g) = tokio::join!(s.start_preview("synthetic".into(), "synthetic".into(), Preset::P480p30), async {
-                if round % 2 == 1 {
-                    tokio::task::yield_now().await;
-                }
-                s.go_live(request(), closed_port_target(), None).await
-            });
+            let (p, g) =
+                tokio::join!(s.start_preview("synthetic".into(), "synthetic".into(), Preset::P480p30), async {
+                    if round % 2 == 1 {
+                        tokio::task::yield_now().await;
+                    }
+                    s.go_live(request(), closed_port_target(), None).await
+                });
             p.unwrap();
             g.unwrap();
             assert!(!preview_running(&s), "round {round}: a preview runs beside the broadcast");
@@ -378,7 +450,10 @@ mod tests {
     async fn the_newest_preview_request_wins() {
         let s = Studio::new(Arc::new(NullSink));
         // the older request (video only, quicker to open) finishes first; the newer one still wins
-        let (a, b) = tokio::join!(s.start_preview("synthetic".into(), "none".into(), Preset::P480p30), s.start_preview("synthetic".into(), "synthetic".into(), Preset::P1080p30));
+        let (a, b) = tokio::join!(
+            s.start_preview("synthetic".into(), "none".into(), Preset::P480p30),
+            s.start_preview("synthetic".into(), "synthetic".into(), Preset::P1080p30)
+        );
         a.unwrap();
         b.unwrap();
         assert_eq!(lock(&s.preview).as_ref().map(|p| p.sources()), Some(2));

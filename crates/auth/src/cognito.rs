@@ -75,7 +75,9 @@ impl std::fmt::Debug for Cognito {
 
 fn http_client() -> idp::config::SharedHttpClient {
     use aws_smithy_http_client::tls;
-    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring)).build_https()
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
 }
 
 /// AWS credentials from the standard environment variables, if set.
@@ -92,7 +94,11 @@ impl Cognito {
     }
 
     /// With AWS credentials (admin calls: tests, provisioning, DescribeUserPool).
-    pub fn with_credentials(cfg: CognitoConfig, clock: Arc<dyn Clock>, creds: idp::config::Credentials) -> Result<Cognito> {
+    pub fn with_credentials(
+        cfg: CognitoConfig,
+        clock: Arc<dyn Clock>,
+        creds: idp::config::Credentials,
+    ) -> Result<Cognito> {
         Cognito::build(cfg, clock, Some(creds))
     }
 
@@ -148,7 +154,9 @@ impl Cognito {
                 return AuthError::Network { endpoint, detail: detail.into() };
             }
             SdkError::TimeoutError(_) => return AuthError::Network { endpoint, detail: "no answer in time".into() },
-            SdkError::ResponseError(_) => return AuthError::Misconfigured(format!("{endpoint} did not answer like Cognito (check endpoint)")),
+            SdkError::ResponseError(_) => {
+                return AuthError::Misconfigured(format!("{endpoint} did not answer like Cognito (check endpoint)"))
+            }
             SdkError::ServiceError(s) => s.err(),
             _ => return AuthError::Unexpected("the request could not be built".into()),
         };
@@ -163,15 +171,23 @@ impl Cognito {
                     AuthError::TooManyAttempts
                 } else if msg.contains("secret hash") || msg.contains("secret_hash") || msg.contains("client secret") {
                     AuthError::Misconfigured("the app client needs its client_secret (or has another one)".into())
-                } else if msg.contains("not enabled for this client") || msg.contains("flow not enabled") || msg.contains("not supported for this client") {
+                } else if msg.contains("not enabled for this client")
+                    || msg.contains("flow not enabled")
+                    || msg.contains("not supported for this client")
+                {
                     AuthError::Misconfigured("the app client does not allow this sign-in flow (check auth_flow)".into())
                 } else if msg.contains("expired") && matches!(ctx, Ctx::SignIn | Ctx::NewPassword) {
                     AuthError::PasswordExpired
                 } else {
                     match ctx {
                         Ctx::SignIn => AuthError::WrongCredentials,
-                        Ctx::NewPassword | Ctx::Mfa => AuthError::SignedOut("the sign-in session expired before it was completed".into()),
-                        Ctx::Refresh => AuthError::SignedOut("the session has ended (signed out elsewhere, or the refresh token was revoked or expired)".into()),
+                        Ctx::NewPassword | Ctx::Mfa => {
+                            AuthError::SignedOut("the sign-in session expired before it was completed".into())
+                        }
+                        Ctx::Refresh => AuthError::SignedOut(
+                            "the session has ended (signed out elsewhere, or the refresh token was revoked or expired)"
+                                .into(),
+                        ),
                         Ctx::Token => AuthError::SignedOut("Cognito no longer accepts this session's tokens".into()),
                         Ctx::Admin => AuthError::Misconfigured("not authorized for this administrative call".into()),
                     }
@@ -186,19 +202,39 @@ impl Cognito {
             "InvalidPasswordException" => AuthError::PasswordPolicy("Cognito refused it".into()),
             "CodeMismatchException" | "EnableSoftwareTokenMFAException" => AuthError::WrongMfaCode(""),
             "ExpiredCodeException" => AuthError::WrongMfaCode(" (it has expired)"),
-            "TooManyRequestsException" | "TooManyFailedAttemptsException" | "LimitExceededException" => AuthError::TooManyAttempts,
+            "TooManyRequestsException" | "TooManyFailedAttemptsException" | "LimitExceededException" => {
+                AuthError::TooManyAttempts
+            }
             "PasswordHistoryPolicyViolationException" => AuthError::PasswordPolicy("it was used before".into()),
-            "ResourceNotFoundException" => AuthError::Misconfigured("the user pool or app client in the config does not exist (check region, user_pool_id, client_id)".into()),
-            "InvalidParameterException" => AuthError::Misconfigured(format!("Cognito rejected the request ({code}): check auth_flow and the app client's allowed flows")),
-            "InvalidUserPoolConfigurationException" | "InvalidLambdaResponseException" | "UnexpectedLambdaException" | "UserLambdaValidationException" | "ForbiddenException" | "SoftwareTokenMFANotFoundException" | "InvalidSmsRoleAccessPolicyException" => {
+            "ResourceNotFoundException" => AuthError::Misconfigured(
+                "the user pool or app client in the config does not exist (check region, user_pool_id, client_id)"
+                    .into(),
+            ),
+            "InvalidParameterException" => AuthError::Misconfigured(format!(
+                "Cognito rejected the request ({code}): check auth_flow and the app client's allowed flows"
+            )),
+            "InvalidUserPoolConfigurationException"
+            | "InvalidLambdaResponseException"
+            | "UnexpectedLambdaException"
+            | "UserLambdaValidationException"
+            | "ForbiddenException"
+            | "SoftwareTokenMFANotFoundException"
+            | "InvalidSmsRoleAccessPolicyException" => {
                 AuthError::Misconfigured(format!("the user pool refused the request ({code})"))
             }
-            "UnrecognizedClientException" | "InvalidClientTokenId" | "AccessDeniedException" => AuthError::Misconfigured(format!("the endpoint refused the request ({code})")),
+            "UnrecognizedClientException" | "InvalidClientTokenId" | "AccessDeniedException" => {
+                AuthError::Misconfigured(format!("the endpoint refused the request ({code})"))
+            }
             _ => AuthError::Unexpected(format!("{code} from {endpoint}")),
         }
     }
 
-    fn tokens_from(&self, r: &idp::types::AuthenticationResultType, username: &str, old_refresh: Option<&str>) -> Result<Tokens> {
+    fn tokens_from(
+        &self,
+        r: &idp::types::AuthenticationResultType,
+        username: &str,
+        old_refresh: Option<&str>,
+    ) -> Result<Tokens> {
         let missing = |what: &str| AuthError::Unexpected(format!("the sign-in result has no {what}"));
         Ok(Tokens {
             id_token: r.id_token().ok_or_else(|| missing("ID token"))?.to_string(),
@@ -212,7 +248,14 @@ impl Cognito {
         })
     }
 
-    fn step(&self, name: Option<&ChallengeNameType>, session: Option<&str>, params: Option<&HashMap<String, String>>, result: Option<&idp::types::AuthenticationResultType>, username: &str) -> Result<SignInStep> {
+    fn step(
+        &self,
+        name: Option<&ChallengeNameType>,
+        session: Option<&str>,
+        params: Option<&HashMap<String, String>>,
+        result: Option<&idp::types::AuthenticationResultType>,
+        username: &str,
+    ) -> Result<SignInStep> {
         if let Some(r) = result {
             return Ok(SignInStep::Done(self.tokens_from(r, username, None)?));
         }
@@ -238,34 +281,70 @@ impl Cognito {
 
     async fn sign_in_password(&self, username: &str, password: &str) -> Result<SignInStep> {
         tracing::debug!(username, "InitiateAuth USER_PASSWORD_AUTH");
-        let mut req = self.sdk.initiate_auth().client_id(&self.cfg.client_id).auth_flow(AuthFlowType::UserPasswordAuth).auth_parameters("USERNAME", username).auth_parameters("PASSWORD", password);
+        let mut req = self
+            .sdk
+            .initiate_auth()
+            .client_id(&self.cfg.client_id)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", username)
+            .auth_parameters("PASSWORD", password);
         if let Some(h) = self.secret_hash(username) {
             req = req.auth_parameters("SECRET_HASH", h);
         }
         let out = logguard::guard(req.send()).await.map_err(|e| self.map_err(e, Ctx::SignIn))?;
-        self.step(out.challenge_name(), out.session(), out.challenge_parameters(), out.authentication_result(), username)
+        self.step(
+            out.challenge_name(),
+            out.session(),
+            out.challenge_parameters(),
+            out.authentication_result(),
+            username,
+        )
     }
 
     async fn sign_in_srp(&self, username: &str, password: &str) -> Result<SignInStep> {
         let pool_name = self.cfg.pool_name()?.to_string();
         let srp = SrpClient::new();
         tracing::debug!(username, "InitiateAuth USER_SRP_AUTH");
-        let mut req = self.sdk.initiate_auth().client_id(&self.cfg.client_id).auth_flow(AuthFlowType::UserSrpAuth).auth_parameters("USERNAME", username).auth_parameters("SRP_A", srp.a_hex());
+        let mut req = self
+            .sdk
+            .initiate_auth()
+            .client_id(&self.cfg.client_id)
+            .auth_flow(AuthFlowType::UserSrpAuth)
+            .auth_parameters("USERNAME", username)
+            .auth_parameters("SRP_A", srp.a_hex());
         if let Some(h) = self.secret_hash(username) {
             req = req.auth_parameters("SECRET_HASH", h);
         }
         let out = logguard::guard(req.send()).await.map_err(|e| self.map_err(e, Ctx::SignIn))?;
         if out.challenge_name() != Some(&ChallengeNameType::PasswordVerifier) {
-            return self.step(out.challenge_name(), out.session(), out.challenge_parameters(), out.authentication_result(), username);
+            return self.step(
+                out.challenge_name(),
+                out.session(),
+                out.challenge_parameters(),
+                out.authentication_result(),
+                username,
+            );
         }
-        let p = out.challenge_parameters().ok_or_else(|| AuthError::Unexpected("PASSWORD_VERIFIER without parameters".into()))?;
-        let get = |k: &str| p.get(k).map(String::as_str).ok_or_else(|| AuthError::Unexpected(format!("PASSWORD_VERIFIER without {k}")));
+        let p = out
+            .challenge_parameters()
+            .ok_or_else(|| AuthError::Unexpected("PASSWORD_VERIFIER without parameters".into()))?;
+        let get = |k: &str| {
+            p.get(k).map(String::as_str).ok_or_else(|| AuthError::Unexpected(format!("PASSWORD_VERIFIER without {k}")))
+        };
         let user_id_for_srp = get("USER_ID_FOR_SRP")?;
         // the SDKs answer with the internal user name when Cognito gives one
         let internal = p.get("USERNAME").map(String::as_str).unwrap_or(user_id_for_srp).to_string();
         let ts = timestamp(self.clock.now());
         let signature = srp
-            .password_claim_signature(&pool_name, user_id_for_srp, password, get("SALT")?, get("SRP_B")?, get("SECRET_BLOCK")?, &ts)
+            .password_claim_signature(
+                &pool_name,
+                user_id_for_srp,
+                password,
+                get("SALT")?,
+                get("SRP_B")?,
+                get("SECRET_BLOCK")?,
+                &ts,
+            )
             .map_err(|e| AuthError::Unexpected(e.to_string()))?;
         let mut req = self
             .sdk
@@ -284,10 +363,23 @@ impl Cognito {
         }
         tracing::debug!(username, "RespondToAuthChallenge PASSWORD_VERIFIER");
         let out = logguard::guard(req.send()).await.map_err(|e| self.map_err(e, Ctx::SignIn))?;
-        self.step(out.challenge_name(), out.session(), out.challenge_parameters(), out.authentication_result(), &internal)
+        self.step(
+            out.challenge_name(),
+            out.session(),
+            out.challenge_parameters(),
+            out.authentication_result(),
+            &internal,
+        )
     }
 
-    async fn respond(&self, ch: &Challenge, name: ChallengeNameType, key: &str, value: &str, ctx: Ctx) -> Result<SignInStep> {
+    async fn respond(
+        &self,
+        ch: &Challenge,
+        name: ChallengeNameType,
+        key: &str,
+        value: &str,
+        ctx: Ctx,
+    ) -> Result<SignInStep> {
         let mut req = self
             .sdk
             .respond_to_auth_challenge()
@@ -300,11 +392,22 @@ impl Cognito {
             req = req.challenge_responses("SECRET_HASH", h);
         }
         let out = logguard::guard(req.send()).await.map_err(|e| self.map_err(e, ctx))?;
-        self.step(out.challenge_name(), out.session(), out.challenge_parameters(), out.authentication_result(), &ch.username)
+        self.step(
+            out.challenge_name(),
+            out.session(),
+            out.challenge_parameters(),
+            out.authentication_result(),
+            &ch.username,
+        )
     }
 
     /// Answers NEW_PASSWORD_REQUIRED. The password is checked against `policy` first and not sent if it fails.
-    pub async fn answer_new_password(&self, ch: &Challenge, new_password: &str, policy: &PasswordPolicy) -> Result<SignInStep> {
+    pub async fn answer_new_password(
+        &self,
+        ch: &Challenge,
+        new_password: &str,
+        policy: &PasswordPolicy,
+    ) -> Result<SignInStep> {
         if ch.kind != ChallengeKind::NewPasswordRequired {
             return Err(AuthError::Unexpected("not a new-password challenge".into()));
         }
@@ -329,19 +432,27 @@ impl Cognito {
     /// REFRESH_TOKEN_AUTH: new ID and access tokens (the refresh token stays).
     pub async fn refresh(&self, tokens: &Tokens) -> Result<Tokens> {
         tracing::debug!(username = %tokens.username, "InitiateAuth REFRESH_TOKEN_AUTH");
-        let mut req = self.sdk.initiate_auth().client_id(&self.cfg.client_id).auth_flow(AuthFlowType::RefreshTokenAuth).auth_parameters("REFRESH_TOKEN", &tokens.refresh_token);
+        let mut req = self
+            .sdk
+            .initiate_auth()
+            .client_id(&self.cfg.client_id)
+            .auth_flow(AuthFlowType::RefreshTokenAuth)
+            .auth_parameters("REFRESH_TOKEN", &tokens.refresh_token);
         if let Some(h) = self.secret_hash(&tokens.username) {
             req = req.auth_parameters("SECRET_HASH", h);
         }
         let out = logguard::guard(req.send()).await.map_err(|e| self.map_err(e, Ctx::Refresh))?;
-        let r = out.authentication_result().ok_or_else(|| AuthError::Unexpected("refresh returned no tokens".into()))?;
+        let r =
+            out.authentication_result().ok_or_else(|| AuthError::Unexpected("refresh returned no tokens".into()))?;
         self.tokens_from(r, &tokens.username, Some(&tokens.refresh_token))
     }
 
     /// GlobalSignOut: every session of the user ends.
     pub async fn global_sign_out(&self, access_token: &str) -> Result<()> {
         tracing::debug!("GlobalSignOut");
-        logguard::guard(self.sdk.global_sign_out().access_token(access_token).send()).await.map_err(|e| self.map_err(e, Ctx::Token))?;
+        logguard::guard(self.sdk.global_sign_out().access_token(access_token).send())
+            .await
+            .map_err(|e| self.map_err(e, Ctx::Token))?;
         Ok(())
     }
 
@@ -359,8 +470,12 @@ impl Cognito {
     /// AssociateSoftwareToken: the new TOTP secret (base32).
     pub async fn associate_software_token(&self, access_token: &str) -> Result<String> {
         tracing::debug!("AssociateSoftwareToken");
-        let out = logguard::guard(self.sdk.associate_software_token().access_token(access_token).send()).await.map_err(|e| self.map_err(e, Ctx::Token))?;
-        out.secret_code().map(str::to_string).ok_or_else(|| AuthError::Unexpected("AssociateSoftwareToken returned no secret".into()))
+        let out = logguard::guard(self.sdk.associate_software_token().access_token(access_token).send())
+            .await
+            .map_err(|e| self.map_err(e, Ctx::Token))?;
+        out.secret_code()
+            .map(str::to_string)
+            .ok_or_else(|| AuthError::Unexpected("AssociateSoftwareToken returned no secret".into()))
     }
 
     /// VerifySoftwareToken with a code from the new secret, then TOTP as the preferred MFA.
@@ -370,15 +485,26 @@ impl Cognito {
             return Err(AuthError::WrongMfaCode(" (it must be 6 digits)"));
         }
         tracing::debug!("VerifySoftwareToken");
-        let out = logguard::guard(self.sdk.verify_software_token().access_token(access_token).user_code(code).friendly_device_name("Mentorcast").send())
-            .await
-            .map_err(|e| self.map_err(e, Ctx::Mfa))?;
+        let out = logguard::guard(
+            self.sdk
+                .verify_software_token()
+                .access_token(access_token)
+                .user_code(code)
+                .friendly_device_name("Mentorcast")
+                .send(),
+        )
+        .await
+        .map_err(|e| self.map_err(e, Ctx::Mfa))?;
         if out.status() != Some(&idp::types::VerifySoftwareTokenResponseType::Success) {
             return Err(AuthError::WrongMfaCode(""));
         }
         tracing::debug!("SetUserMFAPreference");
         let settings = idp::types::SoftwareTokenMfaSettingsType::builder().enabled(true).preferred_mfa(true).build();
-        logguard::guard(self.sdk.set_user_mfa_preference().access_token(access_token).software_token_mfa_settings(settings).send()).await.map_err(|e| self.map_err(e, Ctx::Token))?;
+        logguard::guard(
+            self.sdk.set_user_mfa_preference().access_token(access_token).software_token_mfa_settings(settings).send(),
+        )
+        .await
+        .map_err(|e| self.map_err(e, Ctx::Token))?;
         Ok(())
     }
 
@@ -401,7 +527,9 @@ impl Cognito {
                         };
                     }
                 }
-                Err(e) => tracing::debug!(error = %self.map_err(e, Ctx::Admin), "DescribeUserPool failed; using Cognito's default policy"),
+                Err(e) => {
+                    tracing::debug!(error = %self.map_err(e, Ctx::Admin), "DescribeUserPool failed; using Cognito's default policy")
+                }
             }
         }
         PasswordPolicy::default()

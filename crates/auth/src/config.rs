@@ -107,7 +107,13 @@ fn yes() -> bool {
 impl Default for PasswordPolicy {
     /// Cognito's default policy.
     fn default() -> Self {
-        PasswordPolicy { minimum_length: 8, require_uppercase: true, require_lowercase: true, require_numbers: true, require_symbols: true }
+        PasswordPolicy {
+            minimum_length: 8,
+            require_uppercase: true,
+            require_lowercase: true,
+            require_numbers: true,
+            require_symbols: true,
+        }
     }
 }
 
@@ -153,7 +159,10 @@ impl CognitoConfig {
     pub fn pool_name(&self) -> Result<&str> {
         match self.user_pool_id.split_once('_') {
             Some((_, name)) if !name.is_empty() => Ok(name),
-            _ => Err(AuthError::Misconfigured(format!("user_pool_id {:?} is not of the form REGION_ID", self.user_pool_id))),
+            _ => Err(AuthError::Misconfigured(format!(
+                "user_pool_id {:?} is not of the form REGION_ID",
+                self.user_pool_id
+            ))),
         }
     }
 
@@ -225,7 +234,8 @@ client_id = "x"
         assert_eq!(c.jwks_url(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X/.well-known/jwks.json");
         assert_eq!(c.auth_flow, AuthFlow::UserPassword);
         assert!(!format!("{c:?}").contains("s3cr3t"));
-        let bad: CognitoConfig = toml::from_str("region = \"eu-west-1\"\nuser_pool_id = \"nounderscore\"\nclient_id = \"c\"").unwrap();
+        let bad: CognitoConfig =
+            toml::from_str("region = \"eu-west-1\"\nuser_pool_id = \"nounderscore\"\nclient_id = \"c\"").unwrap();
         assert!(matches!(bad.validate(), Err(AuthError::Misconfigured(_))));
     }
 
@@ -234,10 +244,22 @@ client_id = "x"
         let p = PasswordPolicy { minimum_length: 10, ..Default::default() };
         assert!(p.check("Mc-abcdef!7Qa").is_ok());
         let e = p.check("short").unwrap_err().to_string();
-        assert!(e.contains("at least 10 characters") && e.contains("an uppercase letter") && e.contains("a number") && e.contains("a symbol"), "{e}");
+        assert!(
+            e.contains("at least 10 characters")
+                && e.contains("an uppercase letter")
+                && e.contains("a number")
+                && e.contains("a symbol"),
+            "{e}"
+        );
         assert!(p.check("ALLUPPERCASE1!").unwrap_err().to_string().contains("a lowercase letter"));
         assert!(p.check(" Leading-space1a").is_err());
-        let lax = PasswordPolicy { minimum_length: 6, require_uppercase: false, require_lowercase: false, require_numbers: false, require_symbols: false };
+        let lax = PasswordPolicy {
+            minimum_length: 6,
+            require_uppercase: false,
+            require_lowercase: false,
+            require_numbers: false,
+            require_symbols: false,
+        };
         assert!(lax.check("abcdef").is_ok());
     }
 }

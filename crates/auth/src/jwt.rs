@@ -69,7 +69,10 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("jwks_url", &self.jwks_url).field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("Verifier")
+            .field("jwks_url", &self.jwks_url)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,11 +94,20 @@ impl Verifier {
             let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(10)).build();
             match agent.get(&url).call() {
                 Ok(resp) => {
-                    let text = resp.into_string().map_err(|e| AuthError::Network { endpoint: url.clone(), detail: format!("reading the pool's signing keys failed: {e}") })?;
-                    serde_json::from_str::<JwkSet>(&text).map_err(|e| AuthError::Misconfigured(format!("the JWKS at {url} is not a key set: {e}")))
+                    let text = resp.into_string().map_err(|e| AuthError::Network {
+                        endpoint: url.clone(),
+                        detail: format!("reading the pool's signing keys failed: {e}"),
+                    })?;
+                    serde_json::from_str::<JwkSet>(&text)
+                        .map_err(|e| AuthError::Misconfigured(format!("the JWKS at {url} is not a key set: {e}")))
                 }
-                Err(ureq::Error::Status(code, _)) => Err(AuthError::Misconfigured(format!("the JWKS at {url} answered HTTP {code}: check jwks_url and user_pool_id"))),
-                Err(e) => Err(AuthError::Network { endpoint: url.clone(), detail: format!("fetching the pool's signing keys failed: {}", e.kind()) }),
+                Err(ureq::Error::Status(code, _)) => Err(AuthError::Misconfigured(format!(
+                    "the JWKS at {url} answered HTTP {code}: check jwks_url and user_pool_id"
+                ))),
+                Err(e) => Err(AuthError::Network {
+                    endpoint: url.clone(),
+                    detail: format!("fetching the pool's signing keys failed: {}", e.kind()),
+                }),
             }
         })
         .await
@@ -122,7 +134,8 @@ impl Verifier {
     }
 
     async fn verify(&self, token: &str, access_ok: bool) -> Result<Identity> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken("it is not a JWT".into()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken("it is not a JWT".into()))?;
         if header.alg != Algorithm::RS256 {
             return Err(AuthError::InvalidToken(format!("it is signed with {:?}, not RS256", header.alg)));
         }
@@ -131,8 +144,11 @@ impl Verifier {
             Some(k) if k.find(&kid).is_some() => k,
             _ => self.fetch().await?,
         };
-        let jwk = keys.find(&kid).ok_or_else(|| AuthError::InvalidToken("it is signed by a key the pool does not publish".into()))?;
-        let key = DecodingKey::from_jwk(jwk).map_err(|_| AuthError::InvalidToken("the pool's key is not an RSA key".into()))?;
+        let jwk = keys
+            .find(&kid)
+            .ok_or_else(|| AuthError::InvalidToken("it is signed by a key the pool does not publish".into()))?;
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|_| AuthError::InvalidToken("the pool's key is not an RSA key".into()))?;
         let mut v = Validation::new(Algorithm::RS256);
         v.set_issuer(&[&self.issuer]);
         // the audience is checked below: ID tokens carry it in `aud`, access tokens in `client_id`
@@ -161,7 +177,11 @@ impl Verifier {
             },
             Some("access") if access_ok => c.client_id.as_deref() == Some(self.client_id.as_str()),
             Some("access") => return Err(AuthError::InvalidToken("it is not an ID token".into())),
-            _ => return Err(AuthError::InvalidToken(if access_ok { "it is neither an ID nor an access token" } else { "it is not an ID token" }.into())),
+            _ => {
+                return Err(AuthError::InvalidToken(
+                    if access_ok { "it is neither an ID nor an access token" } else { "it is not an ID token" }.into(),
+                ))
+            }
         };
         if !for_us {
             return Err(AuthError::InvalidToken("issued for another app client".into()));

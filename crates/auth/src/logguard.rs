@@ -13,7 +13,19 @@ use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Metadata, Subscriber};
 
 /// Targets whose DEBUG/TRACE output may carry request or response bodies.
-const NOISY: &[&str] = &["aws_smithy", "aws_sdk", "aws_runtime", "aws_config", "aws_types", "aws_credential_types", "hyper", "h2", "tower", "rustls", "ureq"];
+const NOISY: &[&str] = &[
+    "aws_smithy",
+    "aws_sdk",
+    "aws_runtime",
+    "aws_config",
+    "aws_types",
+    "aws_credential_types",
+    "hyper",
+    "h2",
+    "tower",
+    "rustls",
+    "ureq",
+];
 
 pub(crate) fn blocked(meta: &Metadata<'_>) -> bool {
     *meta.level() > tracing::Level::INFO && NOISY.iter().any(|t| meta.target().starts_with(t))

@@ -251,7 +251,9 @@ impl Auth {
                 match call(s.tokens).await {
                     Ok(v) => Ok(v),
                     Err(CallError::Other(e)) => Err(WithTokenError::Call(e)),
-                    Err(CallError::Unauthorized) => Err(AuthError::SignedOut("the server refused fresh tokens".into()).into()),
+                    Err(CallError::Unauthorized) => {
+                        Err(AuthError::SignedOut("the server refused fresh tokens".into()).into())
+                    }
                 }
             }
         }

@@ -112,7 +112,14 @@ impl SrpClient {
     }
 
     /// u and the premaster secret S = (B − k·g^x)^(a + u·x) mod N.
-    fn premaster(&self, pool_name: &str, user_id_for_srp: &str, password: &str, salt_hex: &str, b_hex: &str) -> Result<(BigUint, BigUint), SrpError> {
+    fn premaster(
+        &self,
+        pool_name: &str,
+        user_id_for_srp: &str,
+        password: &str,
+        salt_hex: &str,
+        b_hex: &str,
+    ) -> Result<(BigUint, BigUint), SrpError> {
         let n = n();
         let b = BigUint::parse_bytes(b_hex.as_bytes(), 16).ok_or(SrpError::BadB)?;
         if (&b % &n) == BigUint::ZERO {
@@ -133,7 +140,14 @@ impl SrpClient {
     }
 
     /// The 16-byte password authentication key (HKDF of S, salted with u).
-    pub fn auth_key(&self, pool_name: &str, user_id_for_srp: &str, password: &str, salt_hex: &str, b_hex: &str) -> Result<[u8; 16], SrpError> {
+    pub fn auth_key(
+        &self,
+        pool_name: &str,
+        user_id_for_srp: &str,
+        password: &str,
+        salt_hex: &str,
+        b_hex: &str,
+    ) -> Result<[u8; 16], SrpError> {
         let (u, s) = self.premaster(pool_name, user_id_for_srp, password, salt_hex, b_hex)?;
         let hk = Hkdf::<Sha256>::new(Some(&pad(&u)), &pad(&s));
         let mut okm = [0u8; 16];
@@ -174,7 +188,12 @@ impl Default for SrpClient {
 /// as the SDKs' decoders (Node's Buffer, Python's b64decode) do.
 fn lenient_b64(s: &str) -> Option<Vec<u8>> {
     use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
-    const LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent).with_decode_allow_trailing_bits(true));
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
     let clean: String = s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '+' || *c == '/').collect();
     LENIENT.decode(clean).ok()
 }
@@ -192,7 +211,16 @@ pub fn timestamp(unix_s: u64) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let c = crate::time::Civil::from_unix(unix_s);
-    format!("{} {} {} {:02}:{:02}:{:02} UTC {}", DAYS[c.weekday as usize], MONTHS[(c.month - 1) as usize], c.day, c.hour, c.minute, c.second, c.year)
+    format!(
+        "{} {} {} {:02}:{:02}:{:02} UTC {}",
+        DAYS[c.weekday as usize],
+        MONTHS[(c.month - 1) as usize],
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
+        c.year
+    )
 }
 
 #[cfg(test)]
@@ -260,10 +288,14 @@ mod tests {
     #[test]
     fn signature_matches_reference() {
         let pool_name = POOL_ID.split_once('_').unwrap().1;
-        let sig = client().password_claim_signature(pool_name, USER, PASSWORD, SALT, V_B, V_SECRET_BLOCK, V_TIMESTAMP).unwrap();
+        let sig = client()
+            .password_claim_signature(pool_name, USER, PASSWORD, SALT, V_B, V_SECRET_BLOCK, V_TIMESTAMP)
+            .unwrap();
         assert_eq!(sig, V_SIGNATURE);
         // a different password gives a different claim
-        let other = client().password_claim_signature(pool_name, USER, "Mc-Correct-Horse-8!", SALT, V_B, V_SECRET_BLOCK, V_TIMESTAMP).unwrap();
+        let other = client()
+            .password_claim_signature(pool_name, USER, "Mc-Correct-Horse-8!", SALT, V_B, V_SECRET_BLOCK, V_TIMESTAMP)
+            .unwrap();
         assert_ne!(other, V_SIGNATURE);
     }
 
@@ -289,7 +321,10 @@ mod tests {
         assert_eq!(c.auth_key("p", USER, PASSWORD, SALT, "0").unwrap_err(), SrpError::BZero);
         assert_eq!(c.auth_key("p", USER, PASSWORD, SALT, &n().to_str_radix(16)).unwrap_err(), SrpError::BZero);
         assert_eq!(c.auth_key("p", USER, PASSWORD, "", V_B).unwrap_err(), SrpError::BadSalt);
-        assert_eq!(c.password_claim_signature("p", USER, PASSWORD, SALT, V_B, "a", "t").unwrap_err(), SrpError::BadSecretBlock);
+        assert_eq!(
+            c.password_claim_signature("p", USER, PASSWORD, SALT, V_B, "a", "t").unwrap_err(),
+            SrpError::BadSecretBlock
+        );
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub struct Tokens {
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens").field("username", &self.username).field("expires_at", &self.expires_at).finish_non_exhaustive()
+        f.debug_struct("Tokens")
+            .field("username", &self.username)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,7 +81,9 @@ impl KeyringStore {
 impl TokenStore for KeyringStore {
     fn load(&self) -> Result<Option<Tokens>> {
         match self.entry()?.get_password() {
-            Ok(s) => serde_json::from_str(&s).map(Some).map_err(|_| AuthError::Storage("the tokens in the OS keyring are unreadable: sign in again".into())),
+            Ok(s) => serde_json::from_str(&s)
+                .map(Some)
+                .map_err(|_| AuthError::Storage("the tokens in the OS keyring are unreadable: sign in again".into())),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(keyring_err(e)),
         }
@@ -114,7 +119,9 @@ impl FileStore {
 
     /// `<user config dir>/mentorcast/tokens.json`
     pub fn default_path() -> Result<PathBuf> {
-        dirs::config_dir().map(|d| d.join("mentorcast").join("tokens.json")).ok_or_else(|| AuthError::Storage("no user config directory (HOME unset?)".into()))
+        dirs::config_dir()
+            .map(|d| d.join("mentorcast").join("tokens.json"))
+            .ok_or_else(|| AuthError::Storage("no user config directory (HOME unset?)".into()))
     }
 
     pub fn path(&self) -> &Path {
@@ -125,7 +132,10 @@ impl FileStore {
         match std::fs::read_to_string(&self.path) {
             Ok(s) => match serde_json::from_str::<serde_json::Value>(&s) {
                 Ok(serde_json::Value::Object(m)) => Ok(m),
-                _ => Err(AuthError::Storage(format!("{} is not a Mentorcast token file: remove it and sign in again", self.path.display()))),
+                _ => Err(AuthError::Storage(format!(
+                    "{} is not a Mentorcast token file: remove it and sign in again",
+                    self.path.display()
+                ))),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
             Err(e) => Err(AuthError::Storage(format!("cannot read {}: {e}", self.path.display()))),
@@ -159,7 +169,9 @@ impl FileStore {
 impl TokenStore for FileStore {
     fn load(&self) -> Result<Option<Tokens>> {
         match self.read_all()?.remove(&self.account) {
-            Some(v) => serde_json::from_value(v).map(Some).map_err(|_| AuthError::Storage(format!("the tokens in {} are unreadable: sign in again", self.path.display()))),
+            Some(v) => serde_json::from_value(v).map(Some).map_err(|_| {
+                AuthError::Storage(format!("the tokens in {} are unreadable: sign in again", self.path.display()))
+            }),
             None => Ok(None),
         }
     }
@@ -195,12 +207,24 @@ pub struct Chosen {
 
 /// Opens the store `choice` asks for. Blocking (probes the keyring).
 pub fn choose(choice: StoreChoice, account: &str, file_path: Option<PathBuf>) -> Result<Chosen> {
-    let file = || -> Result<FileStore> { Ok(FileStore::new(match &file_path { Some(p) => p.clone(), None => FileStore::default_path()? }, account)) };
+    let file = || -> Result<FileStore> {
+        Ok(FileStore::new(
+            match &file_path {
+                Some(p) => p.clone(),
+                None => FileStore::default_path()?,
+            },
+            account,
+        ))
+    };
     match choice {
         StoreChoice::File => Ok(Chosen { store: Box::new(file()?), others: vec![], notice: None }),
         StoreChoice::Keyring => {
             let k = KeyringStore::new(account);
-            k.probe().map_err(|e| AuthError::Storage(format!("the OS keyring is not usable ({e}); use --token-store file to keep tokens in a file")))?;
+            k.probe().map_err(|e| {
+                AuthError::Storage(format!(
+                    "the OS keyring is not usable ({e}); use --token-store file to keep tokens in a file"
+                ))
+            })?;
             Ok(Chosen { store: Box::new(k), others: vec![], notice: None })
         }
         StoreChoice::Auto => {
@@ -235,7 +259,13 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn tokens(n: u64) -> Tokens {
-        Tokens { id_token: format!("id{n}"), access_token: "acc".into(), refresh_token: "ref".into(), expires_at: n, username: "u".into() }
+        Tokens {
+            id_token: format!("id{n}"),
+            access_token: "acc".into(),
+            refresh_token: "ref".into(),
+            expires_at: n,
+            username: "u".into(),
+        }
     }
 
     #[test]

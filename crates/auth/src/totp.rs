@@ -51,7 +51,11 @@ fn percent_encode(s: &str) -> String {
 
 /// `otpauth://totp/Mentorcast:{user}?secret=…&issuer=Mentorcast`
 pub fn otpauth_uri(user: &str, secret_b32: &str) -> String {
-    format!("otpauth://totp/Mentorcast:{}?secret={}&issuer=Mentorcast", percent_encode(user), percent_encode(secret_b32))
+    format!(
+        "otpauth://totp/Mentorcast:{}?secret={}&issuer=Mentorcast",
+        percent_encode(user),
+        percent_encode(secret_b32)
+    )
 }
 
 #[cfg(test)]
@@ -78,6 +82,9 @@ mod tests {
 
     #[test]
     fn uri_shape() {
-        assert_eq!(otpauth_uri("mentor 1", "ABC234"), "otpauth://totp/Mentorcast:mentor%201?secret=ABC234&issuer=Mentorcast");
+        assert_eq!(
+            otpauth_uri("mentor 1", "ABC234"),
+            "otpauth://totp/Mentorcast:mentor%201?secret=ABC234&issuer=Mentorcast"
+        );
     }
 }

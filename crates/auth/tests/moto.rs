@@ -25,7 +25,11 @@ fn moto_endpoint() -> &'static str {
         std::thread::spawn(move || {
             use std::os::unix::process::CommandExt;
             let mut cmd = Command::new(bin);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).env("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
             unsafe {
                 cmd.pre_exec(|| {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -76,7 +80,12 @@ fn pool() -> Pool {
     let cfg: CognitoConfig = cog.clone().try_into().unwrap();
     let sc = &cog["secret_client"];
     let users = serde_json::from_str(&std::fs::read_to_string(dir.path().join("users.json")).unwrap()).unwrap();
-    Pool { secret_client: (sc["client_id"].as_str().unwrap().into(), sc["client_secret"].as_str().unwrap().into()), dir, cfg, users }
+    Pool {
+        secret_client: (sc["client_id"].as_str().unwrap().into(), sc["client_secret"].as_str().unwrap().into()),
+        dir,
+        cfg,
+        users,
+    }
 }
 
 impl Pool {
@@ -89,10 +98,20 @@ impl Pool {
         c
     }
     async fn auth(&self, cfg: CognitoConfig, clock: Option<Arc<dyn Clock>>) -> Auth {
-        Auth::open(cfg, Options { store: Some(StoreChoice::File), file_path: Some(self.dir.path().join("tokens.json")), clock }).await.unwrap()
+        Auth::open(
+            cfg,
+            Options { store: Some(StoreChoice::File), file_path: Some(self.dir.path().join("tokens.json")), clock },
+        )
+        .await
+        .unwrap()
     }
     fn admin(&self) -> Cognito {
-        Cognito::with_credentials(self.cfg.clone(), Arc::new(SystemClock), aws_sdk_cognitoidentityprovider::config::Credentials::new("testing", "testing", None, None, "test")).unwrap()
+        Cognito::with_credentials(
+            self.cfg.clone(),
+            Arc::new(SystemClock),
+            aws_sdk_cognitoidentityprovider::config::Credentials::new("testing", "testing", None, None, "test"),
+        )
+        .unwrap()
     }
 }
 
@@ -194,11 +213,20 @@ async fn temporary_password_policy_then_new_password() {
 async fn policy_from_describe_user_pool() {
     let p = pool();
     // the admin client has credentials: DescribeUserPool gives the pool's own policy
-    let admin = Cognito::with_credentials(p.cfg_with(|c| c.password_policy = None), Arc::new(SystemClock), aws_sdk_cognitoidentityprovider::config::Credentials::new("testing", "testing", None, None, "test")).unwrap();
+    let admin = Cognito::with_credentials(
+        p.cfg_with(|c| c.password_policy = None),
+        Arc::new(SystemClock),
+        aws_sdk_cognitoidentityprovider::config::Credentials::new("testing", "testing", None, None, "test"),
+    )
+    .unwrap();
     let out = admin.sdk().describe_user_pool().user_pool_id(&p.cfg.user_pool_id).send().await.unwrap();
     let min = out.user_pool().unwrap().policies().unwrap().password_policy().unwrap().minimum_length();
     assert_eq!(min, Some(10));
-    assert_eq!(p.cfg.password_policy.as_ref().unwrap().minimum_length, 10, "provisioning wrote the pool's policy into the config");
+    assert_eq!(
+        p.cfg.password_policy.as_ref().unwrap().minimum_length,
+        10,
+        "provisioning wrote the pool's policy into the config"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +293,13 @@ async fn with_fresh_token_refreshes_once_on_401() {
         .with_fresh_token(|t| {
             calls.lock().unwrap().push(t.access_token.clone());
             let n = calls.lock().unwrap().len();
-            async move { if n == 1 { Err(CallError::Unauthorized) } else { Ok("ok") } }
+            async move {
+                if n == 1 {
+                    Err(CallError::Unauthorized)
+                } else {
+                    Ok("ok")
+                }
+            }
         })
         .await;
     assert_eq!(out.unwrap(), "ok");
@@ -292,7 +326,14 @@ async fn revoked_refresh_token_means_signed_out() {
     let auth = p.auth(p.cfg.clone(), Some(clock.clone())).await;
     signed_in(auth.sign_in("mentor1", &p.pw("mentor1")).await.unwrap());
     // an administrator signs the user out everywhere
-    p.admin().sdk().admin_user_global_sign_out().user_pool_id(&p.cfg.user_pool_id).username("mentor1").send().await.unwrap();
+    p.admin()
+        .sdk()
+        .admin_user_global_sign_out()
+        .user_pool_id(&p.cfg.user_pool_id)
+        .username("mentor1")
+        .send()
+        .await
+        .unwrap();
     clock.advance(58 * 60);
     let e = auth.session().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::SignedOut);
@@ -348,11 +389,24 @@ async fn id_token_verification_rejects_bad_tokens() {
     let e = v.verify_id_token(&forged).await.unwrap_err();
     assert!(e.to_string().contains("bad signature"), "{e}");
     // wrong issuer: a verifier for another region's pool of the same id
-    let other_iss = Verifier::new(p.cfg.jwks_url(), format!("https://cognito-idp.eu-west-1.amazonaws.com/{}", p.cfg.user_pool_id), p.cfg.client_id.clone(), Arc::new(SystemClock));
+    let other_iss = Verifier::new(
+        p.cfg.jwks_url(),
+        format!("https://cognito-idp.eu-west-1.amazonaws.com/{}", p.cfg.user_pool_id),
+        p.cfg.client_id.clone(),
+        Arc::new(SystemClock),
+    );
     assert!(other_iss.verify_id_token(&s.tokens.id_token).await.unwrap_err().to_string().contains("wrong issuer"));
     // wrong audience: a token of the pool's other app client
     let (sid, ssecret) = p.secret_client.clone();
-    let other = p.auth(p.cfg_with(|c| { c.client_id = sid; c.client_secret = Some(ssecret); }), None).await;
+    let other = p
+        .auth(
+            p.cfg_with(|c| {
+                c.client_id = sid;
+                c.client_secret = Some(ssecret);
+            }),
+            None,
+        )
+        .await;
     let os = signed_in(other.sign_in("mentor1", &p.pw("mentor1")).await.unwrap());
     assert!(v.verify_id_token(&os.tokens.id_token).await.unwrap_err().to_string().contains("another app client"));
     // the access token is not an ID token

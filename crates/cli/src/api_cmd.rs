@@ -50,22 +50,33 @@ const DEFAULT_API: &str = "http://127.0.0.1:8940";
 
 /// The backend's URL: the flag, else the config's `[api] url`, else the local default.
 pub fn api_base(config: &Config, flag: Option<&str>) -> String {
-    flag.map(str::to_string).or_else(|| config.api.as_ref().and_then(|a| a.url.clone())).unwrap_or_else(|| DEFAULT_API.to_string())
+    flag.map(str::to_string)
+        .or_else(|| config.api.as_ref().and_then(|a| a.url.clone()))
+        .unwrap_or_else(|| DEFAULT_API.to_string())
 }
 
 pub fn api_fail(e: ApiError) -> anyhow::Error {
     match e {
-        ApiError::Unreachable { .. } => exit(exit::CANNOT_CONNECT, format!("{e}. Is the backend running (make stack-up)?")),
-        ApiError::Unauthorized(m) => exit(exit::SIGNED_OUT, format!("The backend did not accept the sign-in ({m}); run `mentorcast login` again.")),
+        ApiError::Unreachable { .. } => {
+            exit(exit::CANNOT_CONNECT, format!("{e}. Is the backend running (make stack-up)?"))
+        }
+        ApiError::Unauthorized(m) => exit(
+            exit::SIGNED_OUT,
+            format!("The backend did not accept the sign-in ({m}); run `mentorcast login` again."),
+        ),
         ApiError::Forbidden(m) => exit(exit::NOT_MENTOR, format!("Not allowed: {m}.")),
-        ApiError::NotFound(m) => exit(exit::FAILED, format!("Not found: {m}. Check the app name (`mentorcast channel` shows yours).")),
+        ApiError::NotFound(m) => {
+            exit(exit::FAILED, format!("Not found: {m}. Check the app name (`mentorcast channel` shows yours)."))
+        }
         other => exit(exit::FAILED, format!("{other}.")),
     }
 }
 
 pub(crate) fn auth_fail(e: AuthError) -> anyhow::Error {
     match e {
-        AuthError::NotSignedIn => exit(exit::SIGNED_OUT, "Not signed in: run `mentorcast login --username NAME` first."),
+        AuthError::NotSignedIn => {
+            exit(exit::SIGNED_OUT, "Not signed in: run `mentorcast login --username NAME` first.")
+        }
         other => exit(exit::SIGNED_OUT, format!("Signing in failed: {other}; run `mentorcast login` again.")),
     }
 }
@@ -166,7 +177,10 @@ pub async fn recordings(config_path: Option<&Path>, args: RecordingsArgs) -> Res
     if args.json {
         println!("{}", serde_json::to_string(&list)?);
     } else if list.is_empty() {
-        eprintln!("No recordings visible to you{}.", args.app.as_deref().map(|a| format!(" for {a}")).unwrap_or_default());
+        eprintln!(
+            "No recordings visible to you{}.",
+            args.app.as_deref().map(|a| format!(" for {a}")).unwrap_or_default()
+        );
     } else {
         print_recordings(&list);
     }

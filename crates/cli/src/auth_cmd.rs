@@ -4,7 +4,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
-use mentorcast_auth::{Auth, AuthError, ChallengeKind, CognitoConfig, ErrorKind, Options, RemoteSignOut, Step, StoreChoice};
+use mentorcast_auth::{
+    Auth, AuthError, ChallengeKind, CognitoConfig, ErrorKind, Options, RemoteSignOut, Step, StoreChoice,
+};
 
 use crate::config::Config;
 use crate::exit;
@@ -99,7 +101,9 @@ fn cognito_config(config: &Config) -> Result<CognitoConfig> {
 }
 
 async fn open(config: &Config, store: &StoreArgs) -> Result<Auth> {
-    let auth = Auth::open(cognito_config(config)?, Options { store: store.token_store, ..Default::default() }).await.map_err(fail)?;
+    let auth = Auth::open(cognito_config(config)?, Options { store: store.token_store, ..Default::default() })
+        .await
+        .map_err(fail)?;
     if let Some(n) = auth.store_notice() {
         eprintln!("note: {n}");
     }
@@ -127,7 +131,9 @@ impl Input {
         if self.lines.is_some() {
             return self.next_line(what);
         }
-        rpassword::prompt_password(prompt).map_err(|e| exit::exit(exit::BAD_ARGS, format!("Cannot prompt for the {what} ({e}): use --password-stdin.")))
+        rpassword::prompt_password(prompt).map_err(|e| {
+            exit::exit(exit::BAD_ARGS, format!("Cannot prompt for the {what} ({e}): use --password-stdin."))
+        })
     }
 
     fn visible(&mut self, prompt: &str, what: &str) -> Result<String> {
@@ -184,10 +190,13 @@ pub async fn login(config: &Config, args: LoginArgs) -> Result<i32> {
                                 if attempts >= 3 {
                                     return Err(fail(e));
                                 }
-                                eprintln!("{}", fail(AuthError::PasswordPolicy(match &e {
-                                    AuthError::PasswordPolicy(why) => why.clone(),
-                                    other => other.to_string(),
-                                })));
+                                eprintln!(
+                                    "{}",
+                                    fail(AuthError::PasswordPolicy(match &e {
+                                        AuthError::PasswordPolicy(why) => why.clone(),
+                                        other => other.to_string(),
+                                    }))
+                                );
                                 refused = Some(e);
                                 continue;
                             }
@@ -210,7 +219,12 @@ pub async fn login(config: &Config, args: LoginArgs) -> Result<i32> {
         }
     };
     let id = &session.identity;
-    eprintln!("Signed in as {}{}; tokens kept in {}.", id.username, id.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default(), auth.store_description());
+    eprintln!(
+        "Signed in as {}{}; tokens kept in {}.",
+        id.username,
+        id.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default(),
+        auth.store_description()
+    );
     if !id.is_mentor() {
         eprintln!("Note: {}.", AuthError::NotMentor(id.username.clone()));
     }
@@ -253,7 +267,9 @@ pub async fn logout(config: &Config, store: StoreArgs) -> Result<i32> {
     match auth.sign_out().await.map_err(fail)? {
         RemoteSignOut::Done => eprintln!("Signed out everywhere (Cognito GlobalSignOut) and removed the local tokens."),
         RemoteSignOut::NotSignedIn => eprintln!("Not signed in; nothing to remove."),
-        RemoteSignOut::Skipped(why) => eprintln!("Removed the local tokens; Cognito was not told ({why}), so other sessions stay valid until they expire."),
+        RemoteSignOut::Skipped(why) => eprintln!(
+            "Removed the local tokens; Cognito was not told ({why}), so other sessions stay valid until they expire."
+        ),
     }
     Ok(exit::OK)
 }

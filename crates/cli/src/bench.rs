@@ -78,30 +78,53 @@ struct Row {
 }
 
 pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32> {
-    let url = args.url.clone().or(config.ingest.url.clone()).ok_or_else(|| exit(exit::BAD_ARGS, "no ingest URL: pass --url or use a config with [ingest] url (make stack-up)"))?;
+    let url = args.url.clone().or(config.ingest.url.clone()).ok_or_else(|| {
+        exit(exit::BAD_ARGS, "no ingest URL: pass --url or use a config with [ingest] url (make stack-up)")
+    })?;
     let exe = std::env::current_exe().context("finding our own executable")?;
     let mut rows = Vec::new();
     for size in args.sizes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (_, h) = parse_resolution(size)?;
         let kbps = kbps_for(h);
         let frames = (args.seconds * args.fps as f64).round() as u64;
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let stamp =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         eprintln!("bench {size}: (a) our path to the ingest, {} s…", args.seconds);
 
         // (a) Subscribe first, then start the broadcast and time its first frame at the ingest.
         let key_a = format!("bench-a-{h}p-{stamp}");
         let play = Service::parse(&url, Some(&key_a)).map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
-        let mut player = mentorcast_engine::rtmp::play(&play, &TlsOptions::default()).await.map_err(|e| exit(exit::code_for(e.kind()), e.to_string()))?;
+        let mut player = mentorcast_engine::rtmp::play(&play, &TlsOptions::default())
+            .await
+            .map_err(|e| exit(exit::code_for(e.kind()), e.to_string()))?;
         let started = Instant::now();
         let child = Command::new(&exe)
-            .args(["broadcast", &url, "--key", &key_a, "--duration", &args.seconds.to_string(), "--resolution", size, "--fps", &args.fps.to_string(), "--video-kbps", &kbps.to_string(), "--reconnect-attempts", "0", "--json"])
+            .args([
+                "broadcast",
+                &url,
+                "--key",
+                &key_a,
+                "--duration",
+                &args.seconds.to_string(),
+                "--resolution",
+                size,
+                "--fps",
+                &args.fps.to_string(),
+                "--video-kbps",
+                &kbps.to_string(),
+                "--reconnect-attempts",
+                "0",
+                "--json",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
         let first = tokio::time::timeout(Duration::from_secs(15), async {
             loop {
                 match player.next_tag().await {
-                    Ok(Some(t)) if t.kind == mentorcast_engine::flv::TAG_VIDEO && t.body.get(1) == Some(&1) => return Some(started.elapsed()),
+                    Ok(Some(t)) if t.kind == mentorcast_engine::flv::TAG_VIDEO && t.body.get(1) == Some(&1) => {
+                        return Some(started.elapsed())
+                    }
                     Ok(Some(_)) => continue,
                     _ => return None,
                 }
@@ -131,11 +154,24 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
             .map(|v| v["stats"].clone())
             .unwrap_or_default();
 
-        eprintln!("bench {size}: (b) bare openh264 encode of the same {frames} frames, paced at {} fps, then unpaced…", args.fps);
+        eprintln!(
+            "bench {size}: (b) bare openh264 encode of the same {frames} frames, paced at {} fps, then unpaced…",
+            args.fps
+        );
         let mut floors = Vec::new();
         for paced in [true, false] {
             let mut cmd = Command::new(&exe);
-            cmd.args(["bench-encode", "--resolution", size, "--fps", &args.fps.to_string(), "--video-kbps", &kbps.to_string(), "--frames", &frames.to_string()]);
+            cmd.args([
+                "bench-encode",
+                "--resolution",
+                size,
+                "--fps",
+                &args.fps.to_string(),
+                "--video-kbps",
+                &kbps.to_string(),
+                "--frames",
+                &frames.to_string(),
+            ]);
             if paced {
                 cmd.arg("--paced");
             }
@@ -152,11 +188,52 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
             .spawn()?;
         let target = format!("{}/{}", url.trim_end_matches('/'), key_c);
         let ff = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", size, "-r", &args.fps.to_string(), "-i", "-"])
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "yuv420p",
+                "-s",
+                size,
+                "-r",
+                &args.fps.to_string(),
+                "-i",
+                "-",
+            ])
             .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-map", "0:v", "-map", "1:a"])
-            .args(["-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", &(args.fps * 2).to_string(), "-keyint_min", &(args.fps * 2).to_string(), "-sc_threshold", "0"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-bf",
+                "0",
+                "-g",
+                &(args.fps * 2).to_string(),
+                "-keyint_min",
+                &(args.fps * 2).to_string(),
+                "-sc_threshold",
+                "0",
+            ])
             .args(["-b:v", &format!("{kbps}k"), "-maxrate", &format!("{kbps}k"), "-bufsize", &format!("{}k", kbps * 2)])
-            .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2", "-t", &args.seconds.to_string(), "-f", "flv", &target])
+            .args([
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+                "-ar",
+                "48000",
+                "-ac",
+                "2",
+                "-t",
+                &args.seconds.to_string(),
+                "-f",
+                "flv",
+                &target,
+            ])
             .stdin(gen.stdout.context("gen-raw stdout")?)
             .spawn()
             .context("starting ffmpeg")?;

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use mentorcast_engine::{AudioSettings, Broadcast, BroadcastConfig, ReconnectPolicy, Service, SessionState, Stats, TlsOptions, VideoSettings};
-use mentorcast_media::synthetic::check_format;
 use mentorcast_devices::{CameraSelector, CameraSource, MicSelector, MicSource};
+use mentorcast_engine::{
+    AudioSettings, Broadcast, BroadcastConfig, ReconnectPolicy, Service, SessionState, Stats, TlsOptions, VideoSettings,
+};
+use mentorcast_media::synthetic::check_format;
 use mentorcast_media::{AudioSource, MediaClock, SourceError, SyntheticAudio, SyntheticVideo, VideoSource};
 
 use crate::exit::{self, exit};
@@ -96,10 +98,16 @@ impl BroadcastPlan {
         let (width, height) = parse_resolution(resolution)?;
         check_format(width, height, fps).map_err(|e| exit(exit::BAD_ARGS, format!("{e}.")))?;
         if !(100..=50_000).contains(&video_kbps) {
-            return Err(exit(exit::BAD_ARGS, format!("video bitrate {video_kbps} kbps is out of range: use 100 to 50000")));
+            return Err(exit(
+                exit::BAD_ARGS,
+                format!("video bitrate {video_kbps} kbps is out of range: use 100 to 50000"),
+            ));
         }
         if !(32..=320).contains(&audio_kbps) {
-            return Err(exit(exit::BAD_ARGS, format!("audio bitrate {audio_kbps} kbps is out of range: use 32 to 320 (ingests accept up to 160)")));
+            return Err(exit(
+                exit::BAD_ARGS,
+                format!("audio bitrate {audio_kbps} kbps is out of range: use 32 to 320 (ingests accept up to 160)"),
+            ));
         }
         if let Some(d) = duration_s {
             if !(d > 0.0 && d.is_finite()) {
@@ -130,12 +138,25 @@ impl BroadcastPlan {
     /// Opens the sources (devices first, so a missing one fails before connecting).
     pub fn open_sources(&self) -> Result<OpenedSources> {
         if self.camera == SourceArg::None && self.mic == SourceArg::None {
-            return Err(exit(exit::BAD_ARGS, "--camera none and --mic none leave nothing to send: keep at least one source"));
+            return Err(exit(
+                exit::BAD_ARGS,
+                "--camera none and --mic none leave nothing to send: keep at least one source",
+            ));
         }
         let mut notes = Vec::new();
         let synthetic_video = |plan: &Self| -> Result<(Box<dyn VideoSource>, VideoSettings)> {
-            let v = SyntheticVideo::new(plan.width, plan.height, plan.fps, MediaClock::start()).map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
-            Ok((Box::new(v), VideoSettings { width: plan.width, height: plan.height, fps: plan.fps, kbps: plan.video_kbps, keyframe_secs: 2 }))
+            let v = SyntheticVideo::new(plan.width, plan.height, plan.fps, MediaClock::start())
+                .map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
+            Ok((
+                Box::new(v),
+                VideoSettings {
+                    width: plan.width,
+                    height: plan.height,
+                    fps: plan.fps,
+                    kbps: plan.video_kbps,
+                    keyframe_secs: 2,
+                },
+            ))
         };
         let (video, video_settings, camera) = match &self.camera {
             SourceArg::None => (None, None, "none".to_string()),
@@ -171,7 +192,10 @@ impl BroadcastPlan {
         };
         let (audio, mic) = match &self.mic {
             SourceArg::None => (None, "none".to_string()),
-            SourceArg::Synthetic => (Some(Box::new(SyntheticAudio::new(MediaClock::start())) as Box<dyn AudioSource>), "synthetic tone + beeps".to_string()),
+            SourceArg::Synthetic => (
+                Some(Box::new(SyntheticAudio::new(MediaClock::start())) as Box<dyn AudioSource>),
+                "synthetic tone + beeps".to_string(),
+            ),
             arg => {
                 let sel = match arg {
                     SourceArg::Id(id) => MicSelector::Name(id.clone()),
@@ -253,7 +277,12 @@ pub fn stats_line(s: &Stats) -> String {
     let mut extra = String::new();
     if let Some(l) = s.audio_level {
         let db = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-inf".into());
-        extra += &format!(" | level {} dB peak, {} dB rms{}", db(l.peak_dbfs), db(l.rms_dbfs), if s.muted { " (muted)" } else { "" });
+        extra += &format!(
+            " | level {} dB peak, {} dB rms{}",
+            db(l.peak_dbfs),
+            db(l.rms_dbfs),
+            if s.muted { " (muted)" } else { "" }
+        );
     }
     if let Some(m) = s.mic_state.as_ref().filter(|m| *m != "active") {
         extra += &format!(" | mic {m}");
@@ -306,10 +335,15 @@ fn spawn_stdin_control(muted: std::sync::Arc<std::sync::atomic::AtomicBool>, jso
 /// Runs a broadcast to its end (duration, Ctrl-C or failure), reporting as asked.
 pub async fn run(plan: &BroadcastPlan, progress: Progress) -> Result<Stats> {
     let p = plan.clone();
-    let sources = tokio::task::spawn_blocking(move || p.open_sources()).await.map_err(|e| exit(exit::FAILED, format!("opening the sources failed: {e}")))??;
+    let sources = tokio::task::spawn_blocking(move || p.open_sources())
+        .await
+        .map_err(|e| exit(exit::FAILED, format!("opening the sources failed: {e}")))??;
     match progress {
         Progress::Quiet => {}
-        Progress::Json => println!("{}", serde_json::json!({"event": "sources", "camera": sources.camera, "mic": sources.mic, "notes": sources.notes})),
+        Progress::Json => println!(
+            "{}",
+            serde_json::json!({"event": "sources", "camera": sources.camera, "mic": sources.mic, "notes": sources.notes})
+        ),
         _ => {
             for n in &sources.notes {
                 eprintln!("note: {n}");
@@ -334,7 +368,10 @@ pub async fn run(plan: &BroadcastPlan, progress: Progress) -> Result<Stats> {
     let mut stats = broadcast.stats();
     let bar = (progress == Progress::Bar).then(|| {
         let pb = indicatif::ProgressBar::new_spinner();
-        pb.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
         pb.enable_steady_tick(Duration::from_millis(250));
         pb.set_message("connecting…");
         pb

@@ -44,7 +44,10 @@ impl Config {
         };
         if !path.exists() {
             if required {
-                anyhow::bail!("config file {} does not exist (run `make stack-up` to create .stack/config.toml)", path.display());
+                anyhow::bail!(
+                    "config file {} does not exist (run `make stack-up` to create .stack/config.toml)",
+                    path.display()
+                );
             }
             return Ok(Config::default());
         }

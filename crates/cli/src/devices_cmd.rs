@@ -15,7 +15,10 @@ pub fn run(json: bool) -> Result<i32> {
         Err(e) => (Vec::new(), Some(e)),
     };
     if json {
-        println!("{}", serde_json::json!({"cameras": cameras, "microphones": mics, "camera_error": cam_err, "microphone_error": mic_err}));
+        println!(
+            "{}",
+            serde_json::json!({"cameras": cameras, "microphones": mics, "camera_error": cam_err, "microphone_error": mic_err})
+        );
         return Ok(exit::OK);
     }
     println!("Cameras:");

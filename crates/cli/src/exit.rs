@@ -17,7 +17,10 @@ pub const CONNECTION_LOST: i32 = 5;
 pub const NO_DEVICE: i32 = 6;
 // 10–19: sign-in (login, whoami, logout, mfa, token); see auth_cmd.rs.
 #[allow(unused_imports)]
-pub use crate::auth_cmd::{DISABLED, MISCONFIGURED, NETWORK, NOT_CONFIRMED, NOT_MENTOR, PASSWORD_POLICY, SIGNED_OUT, TOO_MANY, WRONG_CREDENTIALS, WRONG_MFA};
+pub use crate::auth_cmd::{
+    DISABLED, MISCONFIGURED, NETWORK, NOT_CONFIRMED, NOT_MENTOR, PASSWORD_POLICY, SIGNED_OUT, TOO_MANY,
+    WRONG_CREDENTIALS, WRONG_MFA,
+};
 
 pub fn code_for(kind: FailureKind) -> i32 {
     match kind {

@@ -18,7 +18,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mentorcast", version, about = "Mentorcast: test broadcasts to an RTMP/RTMPS ingest, and verification of what arrived")]
+#[command(
+    name = "mentorcast",
+    version,
+    about = "Mentorcast: test broadcasts to an RTMP/RTMPS ingest, and verification of what arrived"
+)]
 struct Cli {
     /// Config file (default: $MENTORCAST_CONFIG, else the user's config dir).
     #[arg(long, global = true, env = "MENTORCAST_CONFIG")]
@@ -160,7 +164,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     mentorcast_engine::rtmp::quiet_contained_panics();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MENTORCAST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MENTORCAST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -186,7 +192,19 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Broadcast { url, key, duration, video, audio_kbps, ca_file, reconnect_attempts, json, camera, mic, control_stdin } => {
+        Command::Broadcast {
+            url,
+            key,
+            duration,
+            video,
+            audio_kbps,
+            ca_file,
+            reconnect_attempts,
+            json,
+            camera,
+            mic,
+            control_stdin,
+        } => {
             let config = config::Config::load(cli.config.as_deref())?;
             // Only mentors may broadcast: a signed-in non-mentor is told why.
             // (Nobody signed in: QA runs to a raw URL go ahead.)
@@ -208,7 +226,17 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                     },
                 },
             };
-            let mut plan = broadcast::BroadcastPlan::new(&url, key.as_deref(), &video.resolution, video.fps, video.video_kbps, audio_kbps, duration, ca_file, reconnect_attempts)?;
+            let mut plan = broadcast::BroadcastPlan::new(
+                &url,
+                key.as_deref(),
+                &video.resolution,
+                video.fps,
+                video.video_kbps,
+                audio_kbps,
+                duration,
+                ca_file,
+                reconnect_attempts,
+            )?;
             (plan.camera, plan.mic, plan.control_stdin) = (camera, mic, control_stdin);
             let progress = broadcast::Progress::choose(json);
             let stats = broadcast::run(&plan, progress).await?;
@@ -220,7 +248,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Devices { json } => devices_cmd::run(json),
         Command::Verify { source, fps, ca_file, max_duration, json } => {
-            let report = verify_cmd::verify_source(&source, fps, ca_file, verify_cmd::default_limits(max_duration)).await?;
+            let report =
+                verify_cmd::verify_source(&source, fps, ca_file, verify_cmd::default_limits(max_duration)).await?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -238,10 +267,12 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                 results.push(r);
             }
             if let Some(path) = junit {
-                std::fs::write(&path, scenario::junit(&results)).map_err(|e| exit::exit(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
+                std::fs::write(&path, scenario::junit(&results))
+                    .map_err(|e| exit::exit(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
             }
             if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_string_pretty(&results)?).map_err(|e| exit::exit(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
+                std::fs::write(&path, serde_json::to_string_pretty(&results)?)
+                    .map_err(|e| exit::exit(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
             }
             let failed = results.iter().filter(|r| !r.passed).count();
             println!("{} passed, {} failed", results.len() - failed, failed);
@@ -263,7 +294,9 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Viewers(args) => viewers_cmd::viewers(cli.config.as_deref(), args).await,
         Command::SimulateViewers(args) => viewers_cmd::simulate(cli.config.as_deref(), args).await,
         Command::BenchViewers(args) => viewers_cmd::bench(cli.config.as_deref(), args).await,
-        Command::BenchEncode { video, frames, paced } => bench::bench_encode(&video.resolution, video.fps, video.video_kbps, frames, paced),
+        Command::BenchEncode { video, frames, paced } => {
+            bench::bench_encode(&video.resolution, video.fps, video.video_kbps, frames, paced)
+        }
         Command::GenRaw { video, frames } => bench::gen_raw(&video.resolution, video.fps, frames),
     }
 }

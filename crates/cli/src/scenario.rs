@@ -84,7 +84,13 @@ fn d_cover() -> f64 {
 
 impl Default for Expect {
     fn default() -> Self {
-        Self { max_frame_loss_pct: d_loss(), min_fps_ratio: d_fps(), max_av_offset_ms: d_av(), min_duration_ratio: d_cover(), keyframe_interval_tolerance_s: None }
+        Self {
+            max_frame_loss_pct: d_loss(),
+            min_fps_ratio: d_fps(),
+            max_av_offset_ms: d_av(),
+            min_duration_ratio: d_cover(),
+            keyframe_interval_tolerance_s: None,
+        }
     }
 }
 
@@ -101,8 +107,10 @@ pub struct ScenarioResult {
 }
 
 pub fn load(path: &Path) -> Result<ScenarioFile> {
-    let text = std::fs::read_to_string(path).map_err(|e| exit(exit::BAD_ARGS, format!("cannot read {}: {e}", path.display())))?;
-    let file: ScenarioFile = toml::from_str(&text).map_err(|e| exit(exit::BAD_ARGS, format!("{} is not a valid scenario file: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| exit(exit::BAD_ARGS, format!("cannot read {}: {e}", path.display())))?;
+    let file: ScenarioFile = toml::from_str(&text)
+        .map_err(|e| exit(exit::BAD_ARGS, format!("{} is not a valid scenario file: {e}", path.display())))?;
     if file.scenario.is_empty() {
         return Err(exit(exit::BAD_ARGS, format!("{} has no [[scenario]]", path.display())));
     }
@@ -119,26 +127,39 @@ pub fn judge(s: &Scenario, r: &Report) -> Vec<String> {
     }
     let loss = r.frames_lost as f64 * 100.0 / r.frames_expected.max(1) as f64;
     if loss > e.max_frame_loss_pct {
-        f.push(format!("max_frame_loss_pct: lost {} of {} frames ({loss:.2}%), more than {}%", r.frames_lost, r.frames_expected, e.max_frame_loss_pct));
+        f.push(format!(
+            "max_frame_loss_pct: lost {} of {} frames ({loss:.2}%), more than {}%",
+            r.frames_lost, r.frames_expected, e.max_frame_loss_pct
+        ));
     }
     let ratio = r.fps / s.fps as f64;
     if ratio < e.min_fps_ratio {
         f.push(format!("min_fps_ratio: {:.2} fps is {ratio:.3} of {} fps, below {}", r.fps, s.fps, e.min_fps_ratio));
     }
     match r.av_offset_ms {
-        Some(o) if o.abs() > e.max_av_offset_ms => f.push(format!("max_av_offset_ms: audio is {o:+.1} ms from video, beyond ±{} ms", e.max_av_offset_ms)),
-        None if r.audio_codec.is_some() => f.push("max_av_offset_ms: no flash/beep pair found to measure A/V offset".to_string()),
+        Some(o) if o.abs() > e.max_av_offset_ms => {
+            f.push(format!("max_av_offset_ms: audio is {o:+.1} ms from video, beyond ±{} ms", e.max_av_offset_ms))
+        }
+        None if r.audio_codec.is_some() => {
+            f.push("max_av_offset_ms: no flash/beep pair found to measure A/V offset".to_string())
+        }
         None => f.push("max_av_offset_ms: the stream has no audio".to_string()),
         _ => {}
     }
     let cover = r.duration_s / s.duration_s;
     if cover < e.min_duration_ratio {
-        f.push(format!("min_duration_ratio: received {:.1} s of video for a {:.1} s broadcast ({cover:.2}), below {}", r.duration_s, s.duration_s, e.min_duration_ratio));
+        f.push(format!(
+            "min_duration_ratio: received {:.1} s of video for a {:.1} s broadcast ({cover:.2}), below {}",
+            r.duration_s, s.duration_s, e.min_duration_ratio
+        ));
     }
     if let Some(tol) = e.keyframe_interval_tolerance_s {
         match r.keyframe_interval_s {
             Some(k) if (k - 2.0).abs() <= tol => {}
-            other => f.push(format!("keyframe_interval_tolerance_s: keyframe interval {} is not within {tol} s of 2 s", other.map(|k| format!("{k:.2} s")).unwrap_or_else(|| "unknown".into()))),
+            other => f.push(format!(
+                "keyframe_interval_tolerance_s: keyframe interval {} is not within {tol} s of 2 s",
+                other.map(|k| format!("{k:.2} s")).unwrap_or_else(|| "unknown".into())
+            )),
         }
     }
     if (r.width, r.height) != crate::broadcast::parse_resolution(&s.resolution).unwrap_or((0, 0)) {
@@ -196,7 +217,15 @@ fn wildcard(pat: &str, s: &str) -> bool {
 
 pub async fn run_one(s: &Scenario) -> ScenarioResult {
     let started = Instant::now();
-    let mut result = ScenarioResult { name: s.name.clone(), passed: false, failures: vec![], time_s: 0.0, expect: s.expect.clone(), broadcast: None, report: None };
+    let mut result = ScenarioResult {
+        name: s.name.clone(),
+        passed: false,
+        failures: vec![],
+        time_s: 0.0,
+        expect: s.expect.clone(),
+        broadcast: None,
+        report: None,
+    };
     match run_inner(s, &mut result).await {
         Ok(report) => {
             result.failures.extend(judge(s, &report));
@@ -210,7 +239,17 @@ pub async fn run_one(s: &Scenario) -> ScenarioResult {
 }
 
 async fn run_inner(s: &Scenario, result: &mut ScenarioResult) -> Result<Report> {
-    let plan = BroadcastPlan::new(&s.url, s.key.as_deref(), &s.resolution, s.fps, s.video_kbps, s.audio_kbps, Some(s.duration_s), s.ca_file.clone(), 3)?;
+    let plan = BroadcastPlan::new(
+        &s.url,
+        s.key.as_deref(),
+        &s.resolution,
+        s.fps,
+        s.video_kbps,
+        s.audio_kbps,
+        Some(s.duration_s),
+        s.ca_file.clone(),
+        3,
+    )?;
     let opts = VerifyOptions { fps: Some(s.fps) };
     let since = SystemTime::now() - Duration::from_secs(1);
     if is_rtmp_url(&s.verify) {
@@ -224,7 +263,9 @@ async fn run_inner(s: &Scenario, result: &mut ScenarioResult) -> Result<Report> 
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (playing_tx, playing_rx) = tokio::sync::oneshot::channel();
-        let verifier = tokio::spawn(async move { mentorcast_verify::verify_rtmp_until(&play, &tls, opts, limits, stop_rx, Some(playing_tx)).await });
+        let verifier = tokio::spawn(async move {
+            mentorcast_verify::verify_rtmp_until(&play, &tls, opts, limits, stop_rx, Some(playing_tx)).await
+        });
         // Publish once the ingest accepted the player's request (or the player gave up:
         // its error is the report's), so the player sees the stream from its first frame.
         let _ = tokio::time::timeout(limits.start_timeout, playing_rx).await;
@@ -257,7 +298,9 @@ async fn run_inner(s: &Scenario, result: &mut ScenarioResult) -> Result<Report> 
             if let Some(path) = newest_match(&s.verify, since) {
                 let size = std::fs::metadata(&path).map(|m| m.len()).ok();
                 if size.is_some() && size == last_size {
-                    let report = tokio::task::spawn_blocking(move || mentorcast_verify::verify_file(&path, opts)).await.context("verify task")?;
+                    let report = tokio::task::spawn_blocking(move || mentorcast_verify::verify_file(&path, opts))
+                        .await
+                        .context("verify task")?;
                     return report.map_err(verify_exit);
                 }
                 last_size = size;
@@ -279,15 +322,26 @@ pub fn junit(results: &[ScenarioResult]) -> String {
     let time: f64 = results.iter().map(|r| r.time_s).sum();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x += &format!("<testsuites tests=\"{}\" failures=\"{failures}\" time=\"{time:.3}\">\n", results.len());
-    x += &format!("  <testsuite name=\"mentorcast\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">\n", results.len());
+    x += &format!(
+        "  <testsuite name=\"mentorcast\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">\n",
+        results.len()
+    );
     for r in results {
-        x += &format!("    <testcase classname=\"mentorcast.scenario\" name=\"{}\" time=\"{:.3}\"", xml_escape(&r.name), r.time_s);
+        x += &format!(
+            "    <testcase classname=\"mentorcast.scenario\" name=\"{}\" time=\"{:.3}\"",
+            xml_escape(&r.name),
+            r.time_s
+        );
         if r.passed {
             x += " />\n";
         } else {
             x += ">\n";
             let msg = r.failures.join("; ");
-            x += &format!("      <failure message=\"{}\" type=\"threshold\">{}</failure>\n", xml_escape(&msg), xml_escape(&r.failures.join("\n")));
+            x += &format!(
+                "      <failure message=\"{}\" type=\"threshold\">{}</failure>\n",
+                xml_escape(&msg),
+                xml_escape(&r.failures.join("\n"))
+            );
             x += "    </testcase>\n";
         }
     }

@@ -24,7 +24,12 @@ pub fn verify_exit(e: VerifyError) -> anyhow::Error {
     }
 }
 
-pub async fn verify_source(source: &str, fps: Option<u32>, ca_file: Option<PathBuf>, limits: PlayLimits) -> Result<Report> {
+pub async fn verify_source(
+    source: &str,
+    fps: Option<u32>,
+    ca_file: Option<PathBuf>,
+    limits: PlayLimits,
+) -> Result<Report> {
     let opts = VerifyOptions { fps };
     if is_rtmp_url(source) {
         let service = Service::parse(source, None).map_err(|e| exit(exit::BAD_ARGS, format!("Bad play URL: {e}.")))?;
@@ -60,7 +65,12 @@ pub fn print_human(r: &Report) {
     println!("frames unreadable {}", r.frames_unreadable);
     println!("fps               {:.2}", r.fps);
     println!("keyframe interval {}", r.keyframe_interval_s.map(|k| format!("{k:.2} s")).unwrap_or_else(|| "-".into()));
-    println!("a/v offset        {}", r.av_offset_ms.map(|o| format!("{o:+.1} ms ({} flash/beep pairs)", r.av_pairs)).unwrap_or_else(|| "- (no flash/beep pairs)".into()));
+    println!(
+        "a/v offset        {}",
+        r.av_offset_ms
+            .map(|o| format!("{o:+.1} ms ({} flash/beep pairs)", r.av_pairs))
+            .unwrap_or_else(|| "- (no flash/beep pairs)".into())
+    );
 }
 
 pub fn default_limits(max: Option<f64>) -> PlayLimits {

@@ -7,11 +7,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::api_cmd::{api_fail, auth_fail, open_auth, with_token};
 use anyhow::Result;
 use futures_util::StreamExt;
 use mentorcast_api::simulate::{self, Progress, SimReport, Simulation};
 use mentorcast_api::{Client, StreamStats};
-use crate::api_cmd::{api_fail, auth_fail, open_auth, with_token};
 
 use crate::config::Config;
 use crate::exit::{self, exit};
@@ -178,7 +178,8 @@ pub async fn viewers(config_path: Option<&Path>, args: ViewersArgs) -> Result<i3
 
 /// HH:MM:SS (UTC).
 fn clock() -> String {
-    let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) % 86_400;
+    let s =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) % 86_400;
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
@@ -204,7 +205,13 @@ pub async fn simulate(config_path: Option<&Path>, args: SimulateArgs) -> Result<
         return Err(bad("--warmup must be shorter than --duration"));
     }
     sim.warmup = Duration::from_secs_f64(args.warmup);
-    sim.id_prefix = args.id_prefix.clone().unwrap_or_else(|| format!("sim-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)));
+    sim.id_prefix = args.id_prefix.clone().unwrap_or_else(|| {
+        format!(
+            "sim-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+        )
+    });
     if args.signed_in {
         let config = Config::load(config_path)?;
         let auth = open_auth(&config).await?;
@@ -216,9 +223,18 @@ pub async fn simulate(config_path: Option<&Path>, args: SimulateArgs) -> Result<
         probe = probe.with_token(t.clone());
     }
     // (as the first player, so the probe is not an extra viewer)
-    let first = mentorcast_api::Heartbeat { player_id: format!("{}-0", sim.id_prefix), app: args.app.clone(), bitrate: 0, play_time: 0.0, agent: Default::default() };
+    let first = mentorcast_api::Heartbeat {
+        player_id: format!("{}-0", sim.id_prefix),
+        app: args.app.clone(),
+        bitrate: 0,
+        play_time: 0.0,
+        agent: Default::default(),
+    };
     probe.heartbeat(&first).await.map_err(api_fail)?;
-    eprintln!("simulating {} players on {} for {:.0} s ({} ms heartbeats)…", args.count, args.app, args.duration, args.interval_ms);
+    eprintln!(
+        "simulating {} players on {} for {:.0} s ({} ms heartbeats)…",
+        args.count, args.app, args.duration, args.interval_ms
+    );
     let progress = Arc::new(Progress::default());
     let p = progress.clone();
     let ticker = tokio::spawn(async move {
@@ -226,7 +242,13 @@ pub async fn simulate(config_path: Option<&Path>, args: SimulateArgs) -> Result<
         t.tick().await;
         loop {
             t.tick().await;
-            eprintln!("  sent {}  ok {}  failed {}  active {}", p.sent.load(Ordering::Relaxed), p.ok.load(Ordering::Relaxed), p.failed.load(Ordering::Relaxed), p.last_active.load(Ordering::Relaxed));
+            eprintln!(
+                "  sent {}  ok {}  failed {}  active {}",
+                p.sent.load(Ordering::Relaxed),
+                p.ok.load(Ordering::Relaxed),
+                p.failed.load(Ordering::Relaxed),
+                p.last_active.load(Ordering::Relaxed)
+            );
         }
     });
     let report = tokio::select! {
@@ -301,7 +323,8 @@ async fn run_step(base: &str, app: &str, n: usize, args: &BenchViewersArgs, step
         sim.max_connections = args.connections;
         return simulate::run(&sim, Arc::new(Progress::default())).await.map_err(api_fail);
     }
-    let exe = std::env::current_exe().map_err(|e| exit(exit::FAILED, format!("cannot find this program to start generators: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| exit(exit::FAILED, format!("cannot find this program to start generators: {e}")))?;
     let k = args.generators.min(n);
     let mut children = Vec::new();
     for g in 0..k {
@@ -310,7 +333,14 @@ async fn run_step(base: &str, app: &str, n: usize, args: &BenchViewersArgs, step
         let child = tokio::process::Command::new(&exe)
             .arg("simulate-viewers")
             .args(["--api", base, "--app", app, "--json"])
-            .args(["--count", &count.to_string(), "--duration", &duration.to_string(), "--warmup", &args.warmup.to_string()])
+            .args([
+                "--count",
+                &count.to_string(),
+                "--duration",
+                &duration.to_string(),
+                "--warmup",
+                &args.warmup.to_string(),
+            ])
             .args(["--connections", &conns.to_string(), "--id-prefix", &format!("bench{step}g{g}")])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -323,7 +353,9 @@ async fn run_step(base: &str, app: &str, n: usize, args: &BenchViewersArgs, step
     let limit = Duration::from_secs_f64(duration + 60.0);
     let mut parts = Vec::new();
     for c in children {
-        let out = tokio::time::timeout(limit, c.wait_with_output()).await.map_err(|_| exit(exit::FAILED, "a generator did not finish in time"))??;
+        let out = tokio::time::timeout(limit, c.wait_with_output())
+            .await
+            .map_err(|_| exit(exit::FAILED, "a generator did not finish in time"))??;
         let text = String::from_utf8_lossy(&out.stdout);
         let report: SimReport = serde_json::from_str(text.trim()).map_err(|_| {
             let err = String::from_utf8_lossy(&out.stderr);
@@ -349,7 +381,12 @@ fn combine(parts: Vec<SimReport>) -> SimReport {
         r.measured += p.measured;
         r.rate_per_s += p.rate_per_s;
         r.target_rate_per_s += p.target_rate_per_s;
-        let worst = |a: simulate::Latency, b: simulate::Latency| simulate::Latency { p50_ms: a.p50_ms.max(b.p50_ms), p90_ms: a.p90_ms.max(b.p90_ms), p99_ms: a.p99_ms.max(b.p99_ms), max_ms: a.max_ms.max(b.max_ms) };
+        let worst = |a: simulate::Latency, b: simulate::Latency| simulate::Latency {
+            p50_ms: a.p50_ms.max(b.p50_ms),
+            p90_ms: a.p90_ms.max(b.p90_ms),
+            p99_ms: a.p99_ms.max(b.p99_ms),
+            max_ms: a.max_ms.max(b.max_ms),
+        };
         r.response = worst(r.response, p.response);
         r.service = worst(r.service, p.service);
         r.last_active = r.last_active.max(p.last_active);
@@ -358,7 +395,9 @@ fn combine(parts: Vec<SimReport>) -> SimReport {
 }
 
 fn loopback_only(base: &str) -> Result<()> {
-    let rest = base.strip_prefix("http://").ok_or_else(|| bad("the bench only targets http://127.0.0.1 (a server on this machine)"))?;
+    let rest = base
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("the bench only targets http://127.0.0.1 (a server on this machine)"))?;
     let host = rest.split(['/', ':']).next().unwrap_or("");
     if host != "127.0.0.1" && host != "localhost" {
         return Err(bad(format!("the bench only targets a server on this machine (127.0.0.1), not {host:?}")));
@@ -369,7 +408,12 @@ fn loopback_only(base: &str) -> Result<()> {
 pub async fn bench(config_path: Option<&Path>, args: BenchViewersArgs) -> Result<i32> {
     let base = api_url(config_path, &args.api.api)?;
     loopback_only(&base)?;
-    let steps: Vec<usize> = args.steps.split(',').map(|s| s.trim().parse::<usize>()).collect::<Result<_, _>>().map_err(|_| bad("--steps must be numbers separated by commas"))?;
+    let steps: Vec<usize> = args
+        .steps
+        .split(',')
+        .map(|s| s.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("--steps must be numbers separated by commas"))?;
     if steps.is_empty() || steps.len() > 20 || steps.iter().any(|n| *n == 0 || *n > simulate::MAX_PLAYERS) {
         return Err(bad(format!("--steps: 1–20 steps of 1–{} viewers", simulate::MAX_PLAYERS)));
     }
@@ -387,7 +431,11 @@ pub async fn bench(config_path: Option<&Path>, args: BenchViewersArgs) -> Result
             with_token(&auth, &base, |c| async move { c.channel().await.map(|ch| ch.app) }).await?
         }
     };
-    let conns = if args.connections == 0 { "a connection per request in flight".to_string() } else { format!("at most {} connections", args.connections) };
+    let conns = if args.connections == 0 {
+        "a connection per request in flight".to_string()
+    } else {
+        format!("at most {} connections", args.connections)
+    };
     let conns = format!("{conns}, {} generator process(es)", args.generators);
     println!("heartbeat load bench: {base}, app {app}, 750 ms heartbeats, {conns}, {:.0} s measured per step after {:.0} s warm-up; target p99 < {} ms", args.seconds, args.warmup, args.p99_ms);
     if args.server_pid.is_none() {
@@ -404,7 +452,10 @@ pub async fn bench(config_path: Option<&Path>, args: BenchViewersArgs) -> Result
             (Some(a), Some(b)) => Some((b - a) / wall),
             _ => None,
         };
-        let ok = report.failed == 0 && report.response.p99_ms < args.p99_ms && report.rate_per_s >= 0.98 * report.target_rate_per_s && (report.missed as f64) <= 0.001 * report.sent as f64;
+        let ok = report.failed == 0
+            && report.response.p99_ms < args.p99_ms
+            && report.rate_per_s >= 0.98 * report.target_rate_per_s
+            && (report.missed as f64) <= 0.001 * report.sent as f64;
         let row = Step { players: n, report, server_cpu, gen_cpu, ok };
         println!("{}", row_line(&row));
         rows.push(row);
@@ -423,11 +474,16 @@ pub async fn bench(config_path: Option<&Path>, args: BenchViewersArgs) -> Result
     let table = markdown(&rows, args.p99_ms);
     println!("\n{table}");
     match best {
-        Some(n) => println!("sustained: {n} concurrent viewers with p99 < {} ms (target ≥ 10000: {})", args.p99_ms, if n >= 10_000 { "met" } else { "missed" }),
+        Some(n) => println!(
+            "sustained: {n} concurrent viewers with p99 < {} ms (target ≥ 10000: {})",
+            args.p99_ms,
+            if n >= 10_000 { "met" } else { "missed" }
+        ),
         None => println!("sustained: none of the steps kept p99 < {} ms", args.p99_ms),
     }
     if let Some(path) = &args.markdown {
-        std::fs::write(path, &table).map_err(|e| exit(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, &table)
+            .map_err(|e| exit(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
     }
     Ok(exit::OK)
 }

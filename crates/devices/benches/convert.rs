@@ -8,7 +8,11 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("to_i420");
     for (w, h) in [(1280u32, 720u32), (1920, 1080)] {
         g.throughput(Throughput::Elements(1));
-        for (format, src) in [(CaptureFormat::Yuyv, fixtures::yuyv(w, h)), (CaptureFormat::Nv12, fixtures::nv12(w, h)), (CaptureFormat::Mjpeg, fixtures::mjpeg(w, h))] {
+        for (format, src) in [
+            (CaptureFormat::Yuyv, fixtures::yuyv(w, h)),
+            (CaptureFormat::Nv12, fixtures::nv12(w, h)),
+            (CaptureFormat::Mjpeg, fixtures::mjpeg(w, h)),
+        ] {
             let mut conv = Converter::new(format, w, h).unwrap();
             let mut out = Vec::new();
             g.bench_with_input(BenchmarkId::new(format.as_str(), format!("{w}x{h}")), &src, |b, src| {

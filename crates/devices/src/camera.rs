@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use mentorcast_media::{DeviceState, MediaClock, PixelFormat, SourceError, SourceStatus, VideoFormat, VideoFrame, VideoSource};
+use mentorcast_media::{
+    DeviceState, MediaClock, PixelFormat, SourceError, SourceStatus, VideoFormat, VideoFrame, VideoSource,
+};
 
 use crate::convert::CaptureFormat;
 
@@ -171,7 +173,12 @@ impl CameraSource {
     /// "no camera found" when there is none.
     #[cfg(feature = "camera")]
     pub fn open(selector: CameraSelector, width: u32, height: u32, fps: u32) -> Result<Self, SourceError> {
-        let shared = Arc::new(Shared { queue: Mutex::new((VecDeque::new(), 0)), ready: Condvar::new(), clock: Mutex::new(None), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            queue: Mutex::new((VecDeque::new(), 0)),
+            ready: Condvar::new(),
+            clock: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        });
         let status = SourceStatus::new();
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let (sh, st) = (shared.clone(), status.clone());
@@ -192,8 +199,15 @@ impl CameraSource {
 
     /// The engine side of a camera whose frames `shared` receives (from the
     /// capture thread, or from a test).
-    fn from_parts(name: String, mode: CameraMode, shared: Arc<Shared>, status: SourceStatus, thread: Option<std::thread::JoinHandle<()>>) -> Self {
-        let format = VideoFormat { width: mode.width, height: mode.height, fps: mode.fps, pixel_format: PixelFormat::I420 };
+    fn from_parts(
+        name: String,
+        mode: CameraMode,
+        shared: Arc<Shared>,
+        status: SourceStatus,
+        thread: Option<std::thread::JoinHandle<()>>,
+    ) -> Self {
+        let format =
+            VideoFormat { width: mode.width, height: mode.height, fps: mode.fps, pixel_format: PixelFormat::I420 };
         Self {
             name,
             format,
@@ -263,7 +277,8 @@ impl VideoSource for CameraSource {
                 }
                 None => {
                     if self.status.get() == DeviceState::Active {
-                        self.status.set(DeviceState::Unavailable(format!("no frames for {} ms", CAMERA_STALL.as_millis())));
+                        self.status
+                            .set(DeviceState::Unavailable(format!("no frames for {} ms", CAMERA_STALL.as_millis())));
                     }
                     tracing::warn!("camera '{}' unavailable: showing the slate", self.name);
                     self.slate_next_us = Some(self.clock.now_us());
@@ -300,7 +315,9 @@ pub(crate) mod nokhwa_backend {
     use super::*;
     use crate::convert::Converter;
     use nokhwa::pixel_format::RgbFormat;
-    use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution};
+    use nokhwa::utils::{
+        ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution,
+    };
     use nokhwa::Camera;
 
     pub fn to_capture(f: FrameFormat) -> Option<CaptureFormat> {
@@ -331,10 +348,18 @@ pub(crate) mod nokhwa_backend {
     pub fn modes(index: &CameraIndex) -> Result<Vec<CameraMode>, SourceError> {
         let mut cam = Camera::new(index.clone(), RequestedFormat::new::<RgbFormat>(RequestedFormatType::None))
             .map_err(|e| SourceError::Device(format!("cannot open camera {index}: {e}")))?;
-        let formats = cam.compatible_camera_formats().map_err(|e| SourceError::Device(format!("camera {index}: {e}")))?;
+        let formats =
+            cam.compatible_camera_formats().map_err(|e| SourceError::Device(format!("camera {index}: {e}")))?;
         Ok(formats
             .into_iter()
-            .filter_map(|f| Some(CameraMode { width: f.width(), height: f.height(), fps: f.frame_rate(), format: to_capture(f.format())? }))
+            .filter_map(|f| {
+                Some(CameraMode {
+                    width: f.width(),
+                    height: f.height(),
+                    fps: f.frame_rate(),
+                    format: to_capture(f.format())?,
+                })
+            })
             .collect())
     }
 
@@ -372,8 +397,9 @@ pub(crate) mod nokhwa_backend {
         let first = (|| {
             let (index, name) = resolve(&selector)?;
             let modes = modes(&index)?;
-            let mode = choose_format(&modes, width, height, fps)
-                .ok_or_else(|| SourceError::UnsupportedFormat(format!("camera '{name}' offers no YUYV, NV12 or MJPEG mode")))?;
+            let mode = choose_format(&modes, width, height, fps).ok_or_else(|| {
+                SourceError::UnsupportedFormat(format!("camera '{name}' offers no YUYV, NV12 or MJPEG mode"))
+            })?;
             let cam = open(&index, mode)?;
             Ok((index, name, mode, cam))
         })();
@@ -414,7 +440,14 @@ pub(crate) mod nokhwa_backend {
                     let pts_us = clock.now_us();
                     let mut data = Vec::new();
                     match conv.convert(&buf, &mut data) {
-                        Ok(()) => shared.push(VideoFrame { width: mode.width, height: mode.height, pixel_format: PixelFormat::I420, data, pts_us, index: 0 }),
+                        Ok(()) => shared.push(VideoFrame {
+                            width: mode.width,
+                            height: mode.height,
+                            pixel_format: PixelFormat::I420,
+                            data,
+                            pts_us,
+                            index: 0,
+                        }),
                         Err(e) => tracing::debug!("camera frame skipped: {e}"),
                     }
                 }
@@ -440,7 +473,13 @@ mod tests {
     #[test]
     fn chooses_the_nearest_mode_preferring_raw() {
         use CaptureFormat::*;
-        let modes = [m(640, 480, 30, Yuyv), m(1280, 720, 30, Mjpeg), m(1280, 720, 10, Yuyv), m(1920, 1080, 30, Mjpeg), m(1280, 720, 30, Yuyv)];
+        let modes = [
+            m(640, 480, 30, Yuyv),
+            m(1280, 720, 30, Mjpeg),
+            m(1280, 720, 10, Yuyv),
+            m(1920, 1080, 30, Mjpeg),
+            m(1280, 720, 30, Yuyv),
+        ];
         assert_eq!(choose_format(&modes, 1280, 720, 30), Some(m(1280, 720, 30, Yuyv)));
         // Only MJPEG has the size at the rate: it wins over a raw mode at the wrong rate.
         let modes2 = [m(1280, 720, 30, Mjpeg), m(1280, 720, 10, Yuyv), m(640, 480, 30, Yuyv)];
@@ -462,8 +501,20 @@ mod tests {
 
     #[test]
     fn queue_drops_the_oldest_and_reports_it() {
-        let shared = Shared { queue: Mutex::new((VecDeque::new(), 0)), ready: Condvar::new(), clock: Mutex::new(None), stop: AtomicBool::new(false) };
-        let f = |pts| VideoFrame { width: 2, height: 2, pixel_format: PixelFormat::I420, data: vec![0; 6], pts_us: pts, index: 0 };
+        let shared = Shared {
+            queue: Mutex::new((VecDeque::new(), 0)),
+            ready: Condvar::new(),
+            clock: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        };
+        let f = |pts| VideoFrame {
+            width: 2,
+            height: 2,
+            pixel_format: PixelFormat::I420,
+            data: vec![0; 6],
+            pts_us: pts,
+            index: 0,
+        };
         for pts in 0..5 {
             shared.push(f(pts));
         }
@@ -479,13 +530,25 @@ mod tests {
     /// again they end the slate, and the frame indexes run on without a gap.
     #[test]
     fn a_stalled_camera_gives_the_slate_then_comes_back() {
-        let shared = Arc::new(Shared { queue: Mutex::new((VecDeque::new(), 0)), ready: Condvar::new(), clock: Mutex::new(None), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            queue: Mutex::new((VecDeque::new(), 0)),
+            ready: Condvar::new(),
+            clock: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        });
         let status = SourceStatus::new();
         let mode = m(64, 36, 50, CaptureFormat::Yuyv);
         let mut cam = CameraSource::from_parts("test".into(), mode, shared.clone(), status.clone(), None);
         let clock = MediaClock::start();
         cam.start(clock);
-        let real = |pts| VideoFrame { width: 64, height: 36, pixel_format: PixelFormat::I420, data: vec![7; 64 * 36 * 3 / 2], pts_us: pts, index: 0 };
+        let real = |pts| VideoFrame {
+            width: 64,
+            height: 36,
+            pixel_format: PixelFormat::I420,
+            data: vec![7; 64 * 36 * 3 / 2],
+            pts_us: pts,
+            index: 0,
+        };
         shared.push(real(clock.now_us()));
         let f0 = cam.next_frame().unwrap();
         assert_eq!((f0.index, f0.data[0]), (0, 7));

@@ -29,7 +29,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use mentorcast_media::{AudioChunk, AudioSource, DeviceState, MediaClock, SourceError, SourceStatus, AUDIO_SAMPLE_RATE};
+use mentorcast_media::{
+    AudioChunk, AudioSource, DeviceState, MediaClock, SourceError, SourceStatus, AUDIO_SAMPLE_RATE,
+};
 use rubato::{FftFixedIn, Resampler};
 
 /// 10 ms chunks at 48 kHz.
@@ -127,7 +129,8 @@ fn open_device(sel: &MicSelector) -> Result<(DeviceThread, Receiver<DeviceMsg>, 
                 let on_err = move |e: cpal::StreamError| {
                     let _ = err_tx.try_send(DeviceMsg::Error(e.to_string()));
                 };
-                let stream = build_stream(&device, &config, format, data_tx.clone(), on_err).map_err(|e| map_open_err(&name, e))?;
+                let stream = build_stream(&device, &config, format, data_tx.clone(), on_err)
+                    .map_err(|e| map_open_err(&name, e))?;
                 stream.play().map_err(|e| map_open_err(&name, e.to_string()))?;
                 Ok((stream, native, name))
             })();
@@ -184,11 +187,30 @@ fn build_stream(
     }
     let r = match format {
         F::F32 => device.build_input_stream(config, cb::<f32>(tx, |s| s, channels, frame_ns), on_err, None),
-        F::I16 => device.build_input_stream(config, cb::<i16>(tx, |s| s as f32 / 32768.0, channels, frame_ns), on_err, None),
-        F::U16 => device.build_input_stream(config, cb::<u16>(tx, |s| (s as f32 - 32768.0) / 32768.0, channels, frame_ns), on_err, None),
-        F::I32 => device.build_input_stream(config, cb::<i32>(tx, |s| s as f32 / 2_147_483_648.0, channels, frame_ns), on_err, None),
-        F::I8 => device.build_input_stream(config, cb::<i8>(tx, |s| s as f32 / 128.0, channels, frame_ns), on_err, None),
-        F::U8 => device.build_input_stream(config, cb::<u8>(tx, |s| (s as f32 - 128.0) / 128.0, channels, frame_ns), on_err, None),
+        F::I16 => {
+            device.build_input_stream(config, cb::<i16>(tx, |s| s as f32 / 32768.0, channels, frame_ns), on_err, None)
+        }
+        F::U16 => device.build_input_stream(
+            config,
+            cb::<u16>(tx, |s| (s as f32 - 32768.0) / 32768.0, channels, frame_ns),
+            on_err,
+            None,
+        ),
+        F::I32 => device.build_input_stream(
+            config,
+            cb::<i32>(tx, |s| s as f32 / 2_147_483_648.0, channels, frame_ns),
+            on_err,
+            None,
+        ),
+        F::I8 => {
+            device.build_input_stream(config, cb::<i8>(tx, |s| s as f32 / 128.0, channels, frame_ns), on_err, None)
+        }
+        F::U8 => device.build_input_stream(
+            config,
+            cb::<u8>(tx, |s| (s as f32 - 128.0) / 128.0, channels, frame_ns),
+            on_err,
+            None,
+        ),
         F::F64 => device.build_input_stream(config, cb::<f64>(tx, |s| s as f32, channels, frame_ns), on_err, None),
         other => return Err(format!("unsupported sample format {other:?}")),
     };
@@ -251,8 +273,9 @@ impl StereoResampler {
             None
         } else {
             Some(
-                FftFixedIn::<f32>::new(rate_in as usize, AUDIO_SAMPLE_RATE as usize, RESAMPLE_BLOCK, 2, 2)
-                    .map_err(|e| SourceError::UnsupportedFormat(format!("cannot resample {rate_in} Hz to 48 kHz: {e}")))?,
+                FftFixedIn::<f32>::new(rate_in as usize, AUDIO_SAMPLE_RATE as usize, RESAMPLE_BLOCK, 2, 2).map_err(
+                    |e| SourceError::UnsupportedFormat(format!("cannot resample {rate_in} Hz to 48 kHz: {e}")),
+                )?,
             )
         };
         let skip = inner.as_ref().map(|r| r.output_delay()).unwrap_or(0);
@@ -712,7 +735,11 @@ impl AudioSource for MicSource {
                 Ok(DeviceMsg::Data(d, at)) => self.take(d, at),
                 Ok(DeviceMsg::Error(e)) => self.lose(e),
                 Err(RecvTimeoutError::Timeout) => {
-                    let limit = self.live.as_ref().map(|l| if l.got_data { STALL_TIMEOUT } else { FIRST_DATA_TIMEOUT }).unwrap_or(STALL_TIMEOUT);
+                    let limit = self
+                        .live
+                        .as_ref()
+                        .map(|l| if l.got_data { STALL_TIMEOUT } else { FIRST_DATA_TIMEOUT })
+                        .unwrap_or(STALL_TIMEOUT);
                     self.lose(format!("no audio for {} ms", limit.as_millis()))
                 }
                 Err(RecvTimeoutError::Disconnected) => self.lose("the device stream ended".into()),
@@ -747,7 +774,9 @@ mod tests {
     }
 
     fn tone(rate: u32, freq: f64, frames: usize, from: usize) -> Vec<f32> {
-        (from..from + frames).map(|n| (0.5 * (std::f64::consts::TAU * freq * n as f64 / rate as f64).sin()) as f32).collect()
+        (from..from + frames)
+            .map(|n| (0.5 * (std::f64::consts::TAU * freq * n as f64 / rate as f64).sin()) as f32)
+            .collect()
     }
 
     #[test]
@@ -909,7 +938,13 @@ mod tests {
 
     #[test]
     fn timeline_follows_capture_times_of_fast_and_slow_devices() {
-        for (rate, channels, ppm, buffer) in [(48_000, 2, 0.0, 1200), (48_000, 2, 500.0, 1200), (48_000, 1, -500.0, 1024), (44_100, 2, 300.0, 1102), (44_100, 1, -300.0, 441)] {
+        for (rate, channels, ppm, buffer) in [
+            (48_000, 2, 0.0, 1200),
+            (48_000, 2, 500.0, 1200),
+            (48_000, 1, -500.0, 1024),
+            (44_100, 2, 300.0, 1102),
+            (44_100, 1, -300.0, 441),
+        ] {
             let native = NativeConfig { sample_rate: rate, channels };
             let mut dev = SimDevice { native, ppm, buffer, t0_us: 30_000.0, noise_us: 1500.0, n: 0 };
             let secs = 60.0;
@@ -922,7 +957,10 @@ mod tests {
             let want = (ppm.abs() * 1e-6 * secs * 48_000.0) as i64;
             let (done, other) = if ppm > 0.0 { (dropped, inserted) } else { (inserted, dropped) };
             if ppm != 0.0 {
-                assert!((done as i64 - want).abs() < want / 5 + 150, "{what}: {dropped} dropped, {inserted} repeated, want about {want}");
+                assert!(
+                    (done as i64 - want).abs() < want / 5 + 150,
+                    "{what}: {dropped} dropped, {inserted} repeated, want about {want}"
+                );
                 assert!(other < 100, "{what}: {dropped} dropped, {inserted} repeated");
             } else {
                 assert!(dropped + inserted < 100, "{what}: {dropped} dropped, {inserted} repeated");
@@ -934,7 +972,8 @@ mod tests {
     fn timeline_fills_lost_samples_with_silence_instead_of_shifting() {
         for rate in [48_000, 44_100] {
             let native = NativeConfig { sample_rate: rate, channels: 2 };
-            let mut dev = SimDevice { native, ppm: 0.0, buffer: rate as usize / 40, t0_us: 10_000.0, noise_us: 0.0, n: 0 };
+            let mut dev =
+                SimDevice { native, ppm: 0.0, buffer: rate as usize / 40, t0_us: 10_000.0, noise_us: 0.0, n: 0 };
             // An overrun 20.5 s in loses 200 ms of samples.
             let (errors, tl) = run_sim(&mut dev, 40.0, Some((20.5, rate as u64 / 5)));
             assert_on_time(&errors, 40.0, 2.5, &format!("{rate} Hz with an overrun"));

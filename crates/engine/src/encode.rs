@@ -147,7 +147,9 @@ impl VideoEncoder {
         if let (Some(sps), Some(pps)) = (sps, pps) {
             let changed = self.last_sps_pps.as_ref().map(|(s, p)| *s != sps || *p != pps).unwrap_or(true);
             if changed {
-                config = Some(Bytes::from(flv::avc_decoder_config(&sps, &pps).map_err(|e| EncodeError::Video(e.to_string()))?));
+                config = Some(Bytes::from(
+                    flv::avc_decoder_config(&sps, &pps).map_err(|e| EncodeError::Video(e.to_string()))?,
+                ));
                 self.last_sps_pps = Some((sps, pps));
             }
         }
@@ -278,7 +280,11 @@ mod tests {
         let mut all = Vec::new();
         for c in 0..100u64 {
             let first = c * 480;
-            let chunk = AudioChunk { samples: SyntheticAudio::render(first, 480), pts_us: (first * 1_000_000 / 48_000) as i64, first_sample: first };
+            let chunk = AudioChunk {
+                samples: SyntheticAudio::render(first, 480),
+                pts_us: (first * 1_000_000 / 48_000) as i64,
+                first_sample: first,
+            };
             all.extend(enc.encode(&chunk).unwrap());
         }
         assert!(all.len() >= 44, "{} packets for 1 s", all.len());

@@ -139,9 +139,16 @@ pub fn audio_specific_config(sample_rate: u32, channels: u8) -> [u8; 2] {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VideoTag {
     /// AVCDecoderConfigurationRecord: SPS and PPS NAL units.
-    SequenceHeader { sps: Vec<Vec<u8>>, pps: Vec<Vec<u8>> },
+    SequenceHeader {
+        sps: Vec<Vec<u8>>,
+        pps: Vec<Vec<u8>>,
+    },
     /// Coded NAL units of one frame (without length prefixes).
-    Frame { keyframe: bool, composition_ms: i32, nals: Vec<Vec<u8>> },
+    Frame {
+        keyframe: bool,
+        composition_ms: i32,
+        nals: Vec<Vec<u8>>,
+    },
     EndOfSequence,
 }
 

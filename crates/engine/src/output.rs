@@ -35,7 +35,9 @@ pub enum MediaPacket {
 pub enum Admit {
     Send,
     /// Drop it; `started` is true for the first drop of a run.
-    Drop { started: bool },
+    Drop {
+        started: bool,
+    },
 }
 
 /// Video drop policy: past [`DROP_VIDEO_AFTER`] of queue delay, drop until
@@ -80,7 +82,12 @@ pub struct ReconnectPolicy {
 
 impl Default for ReconnectPolicy {
     fn default() -> Self {
-        Self { max_attempts: 10, first_delay: Duration::from_secs(1), multiplier: 1.5, max_delay: Duration::from_secs(30) }
+        Self {
+            max_attempts: 10,
+            first_delay: Duration::from_secs(1),
+            multiplier: 1.5,
+            max_delay: Duration::from_secs(30),
+        }
     }
 }
 
@@ -93,7 +100,8 @@ impl ReconnectPolicy {
     pub fn delay(&self, attempt: u32) -> Duration {
         let base = self.first_delay.as_secs_f64() * self.multiplier.powi(attempt.saturating_sub(1) as i32);
         let base = base.min(self.max_delay.as_secs_f64());
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let jitter = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
         Duration::from_secs_f64(base * jitter)
     }
@@ -211,9 +219,11 @@ impl Output {
     /// publish was accepted is the server refusing the key.
     pub fn classify_loss(&self, err: RtmpError) -> RtmpError {
         match (&err, self.published_at) {
-            (RtmpError::ConnectionLost { .. }, Some(t)) if t.elapsed() < EARLY_CLOSE_IS_DENIAL => RtmpError::PublishDenied {
-                detail: "the server accepted the publish, then closed the connection at once".into(),
-            },
+            (RtmpError::ConnectionLost { .. }, Some(t)) if t.elapsed() < EARLY_CLOSE_IS_DENIAL => {
+                RtmpError::PublishDenied {
+                    detail: "the server accepted the publish, then closed the connection at once".into(),
+                }
+            }
             _ => err,
         }
     }
@@ -260,7 +270,10 @@ impl Output {
             Admit::Send => {}
             Admit::Drop { started } => {
                 if started {
-                    tracing::warn!(delay_ms = delay / 1000, "video queue too deep: dropping frames until the next keyframe");
+                    tracing::warn!(
+                        delay_ms = delay / 1000,
+                        "video queue too deep: dropping frames until the next keyframe"
+                    );
                     self.keyframe_request.store(true, Ordering::Relaxed);
                 }
                 self.counters.video_dropped += 1;
@@ -296,7 +309,8 @@ impl Output {
         let ts = (a.pts_us.max(0) / 1000) as u32;
         let conn = self.conn.as_mut().expect("checked by send");
         if !self.audio_header_sent {
-            let asc = self.audio_config.unwrap_or_else(|| flv::audio_specific_config(mentorcast_media::AUDIO_SAMPLE_RATE, 2));
+            let asc =
+                self.audio_config.unwrap_or_else(|| flv::audio_specific_config(mentorcast_media::AUDIO_SAMPLE_RATE, 2));
             conn.send_audio(ts, flv::audio_sequence_header(&asc)).await?;
             self.audio_header_sent = true;
         }
@@ -352,7 +366,12 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = ReconnectPolicy { max_attempts: 25, first_delay: Duration::from_secs(2), multiplier: 1.5, max_delay: Duration::from_secs(10) };
+        let p = ReconnectPolicy {
+            max_attempts: 25,
+            first_delay: Duration::from_secs(2),
+            multiplier: 1.5,
+            max_delay: Duration::from_secs(10),
+        };
         let d1 = p.delay(1).as_secs_f64();
         let d3 = p.delay(3).as_secs_f64();
         let d20 = p.delay(20).as_secs_f64();

@@ -17,7 +17,11 @@ struct Inner<T> {
 
 impl<T> DropOldest<T> {
     pub fn new(capacity: usize) -> Self {
-        Self { inner: Mutex::new(Inner { items: VecDeque::with_capacity(capacity), closed: false }), ready: Condvar::new(), capacity: capacity.max(1) }
+        Self {
+            inner: Mutex::new(Inner { items: VecDeque::with_capacity(capacity), closed: false }),
+            ready: Condvar::new(),
+            capacity: capacity.max(1),
+        }
     }
 
     /// Pushes an item; returns the item it dropped to make room, if any.

@@ -86,8 +86,14 @@ impl RtmpError {
     pub fn kind(&self) -> FailureKind {
         use RtmpError::*;
         match self {
-            Dns { .. } | Refused { .. } | Connect { .. } | ConnectTimeout { .. } | Tls { .. } | NotRtmp { .. }
-            | ClosedDuringHandshake { .. } | Timeout { .. } => FailureKind::CannotConnect,
+            Dns { .. }
+            | Refused { .. }
+            | Connect { .. }
+            | ConnectTimeout { .. }
+            | Tls { .. }
+            | NotRtmp { .. }
+            | ClosedDuringHandshake { .. }
+            | Timeout { .. } => FailureKind::CannotConnect,
             CaFile { .. } => FailureKind::Config,
             AppRejected { .. } | PublishDenied { .. } | PlayDenied { .. } => FailureKind::Rejected,
             ConnectionLost { .. } | Protocol { .. } => FailureKind::ConnectionLost,
@@ -155,7 +161,9 @@ async fn open_stream(service: &Service, tls: &TlsOptions) -> Result<Box<dyn Io>,
     for a in &addrs {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)).await {
             Err(_) => last = Some(RtmpError::ConnectTimeout { addr: addr.clone() }),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => last = Some(RtmpError::Refused { addr: addr.clone() }),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                last = Some(RtmpError::Refused { addr: addr.clone() })
+            }
             Ok(Err(e)) => last = Some(RtmpError::Connect { addr: addr.clone(), detail: e.to_string() }),
             Ok(Ok(s)) => {
                 tcp = Some(s);
@@ -186,7 +194,9 @@ async fn open_stream(service: &Service, tls: &TlsOptions) -> Result<Box<dyn Io>,
 
 fn tls_detail(e: &std::io::Error) -> String {
     match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-        Some(rustls::Error::InvalidCertificate(c)) => format!("the server's certificate is not trusted ({c:?}); pass its CA with --ca-file"),
+        Some(rustls::Error::InvalidCertificate(c)) => {
+            format!("the server's certificate is not trusted ({c:?}); pass its CA with --ca-file")
+        }
         Some(other) => other.to_string(),
         None => e.to_string(),
     }
@@ -223,16 +233,22 @@ impl Connection {
         let req = conn.session.request_connection(service.app.clone()).map_err(protocol)?;
         conn.apply(vec![req]).await?;
         let app = service.app.clone();
-        conn.wait_for("accept the connection", |ev| match ev {
-            ClientSessionEvent::ConnectionRequestAccepted => Some(Ok(())),
-            ClientSessionEvent::ConnectionRequestRejected { description } => {
-                Some(Err(RtmpError::AppRejected { app: app.clone(), detail: description.clone() }))
-            }
-            _ => None,
-        }, |e| match e {
-            RtmpError::ConnectionLost { detail } => RtmpError::AppRejected { app: app.clone(), detail: format!("closed the connection ({detail})") },
-            other => other,
-        })
+        conn.wait_for(
+            "accept the connection",
+            |ev| match ev {
+                ClientSessionEvent::ConnectionRequestAccepted => Some(Ok(())),
+                ClientSessionEvent::ConnectionRequestRejected { description } => {
+                    Some(Err(RtmpError::AppRejected { app: app.clone(), detail: description.clone() }))
+                }
+                _ => None,
+            },
+            |e| match e {
+                RtmpError::ConnectionLost { detail } => {
+                    RtmpError::AppRejected { app: app.clone(), detail: format!("closed the connection ({detail})") }
+                }
+                other => other,
+            },
+        )
         .await?;
         Ok(conn)
     }
@@ -248,17 +264,23 @@ impl Connection {
         }
         let req = self.session.request_publishing(key.to_string(), PublishRequestType::Live).map_err(protocol)?;
         self.apply(vec![req]).await?;
-        self.wait_for("accept the publish request", |ev| match ev {
-            ClientSessionEvent::PublishRequestAccepted => Some(Ok(())),
-            ClientSessionEvent::UnhandleableOnStatusCode { code } if is_failure_code(code) => {
-                Some(Err(RtmpError::PublishDenied { detail: code.clone() }))
-            }
-            _ => None,
-        }, |e| match e {
-            // nginx-rtmp (and most ingests) drop the connection to refuse a key.
-            RtmpError::ConnectionLost { .. } => RtmpError::PublishDenied { detail: "the server closed the connection when asked to publish".into() },
-            other => other,
-        })
+        self.wait_for(
+            "accept the publish request",
+            |ev| match ev {
+                ClientSessionEvent::PublishRequestAccepted => Some(Ok(())),
+                ClientSessionEvent::UnhandleableOnStatusCode { code } if is_failure_code(code) => {
+                    Some(Err(RtmpError::PublishDenied { detail: code.clone() }))
+                }
+                _ => None,
+            },
+            |e| match e {
+                // nginx-rtmp (and most ingests) drop the connection to refuse a key.
+                RtmpError::ConnectionLost { .. } => {
+                    RtmpError::PublishDenied { detail: "the server closed the connection when asked to publish".into() }
+                }
+                other => other,
+            },
+        )
         .await
     }
 
@@ -266,16 +288,22 @@ impl Connection {
     pub async fn play(&mut self, key: &str) -> Result<(), RtmpError> {
         let req = self.session.request_playback(key.to_string()).map_err(protocol)?;
         self.apply(vec![req]).await?;
-        self.wait_for("start playback", |ev| match ev {
-            ClientSessionEvent::PlaybackRequestAccepted => Some(Ok(())),
-            ClientSessionEvent::UnhandleableOnStatusCode { code } if is_failure_code(code) => {
-                Some(Err(RtmpError::PlayDenied { detail: code.clone() }))
-            }
-            _ => None,
-        }, |e| match e {
-            RtmpError::ConnectionLost { .. } => RtmpError::PlayDenied { detail: "the server closed the connection when asked to play".into() },
-            other => other,
-        })
+        self.wait_for(
+            "start playback",
+            |ev| match ev {
+                ClientSessionEvent::PlaybackRequestAccepted => Some(Ok(())),
+                ClientSessionEvent::UnhandleableOnStatusCode { code } if is_failure_code(code) => {
+                    Some(Err(RtmpError::PlayDenied { detail: code.clone() }))
+                }
+                _ => None,
+            },
+            |e| match e {
+                RtmpError::ConnectionLost { .. } => {
+                    RtmpError::PlayDenied { detail: "the server closed the connection when asked to play".into() }
+                }
+                other => other,
+            },
+        )
         .await
     }
 
@@ -488,7 +516,14 @@ async fn handshake(io: &mut Box<dyn Io>, addr: &str) -> Result<Vec<u8>, RtmpErro
         let n = match io.read(&mut buf).await {
             Ok(0) => return Err(RtmpError::ClosedDuringHandshake { addr: addr.into() }),
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::UnexpectedEof) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
                 return Err(RtmpError::ClosedDuringHandshake { addr: addr.into() })
             }
             Err(e) => return Err(RtmpError::Connect { addr: addr.into(), detail: e.to_string() }),
@@ -508,7 +543,10 @@ async fn handshake(io: &mut Box<dyn Io>, addr: &str) -> Result<Vec<u8>, RtmpErro
             Err(e) => {
                 let first = buf[0];
                 let detail = if first.is_ascii_graphic() {
-                    let text: String = buf[..n.min(24)].iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
+                    let text: String = buf[..n.min(24)]
+                        .iter()
+                        .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+                        .collect();
                     format!("it answered '{text}'")
                 } else {
                     format!("bad handshake: {e}")

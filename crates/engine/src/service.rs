@@ -67,7 +67,11 @@ impl Service {
             (Scheme::Rtmp, r)
         } else {
             let shown = url.split("://").next().unwrap_or(url);
-            return Err(ServiceError::Scheme(if url.contains("://") { format!("{shown}://") } else { "(no scheme)".into() }));
+            return Err(ServiceError::Scheme(if url.contains("://") {
+                format!("{shown}://")
+            } else {
+                "(no scheme)".into()
+            }));
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -173,7 +177,10 @@ mod tests {
     #[test]
     fn separate_key_and_default_ports() {
         let s = Service::parse("rtmp://ingest.example.com/live", Some("abc")).unwrap();
-        assert_eq!((s.scheme, s.host.as_str(), s.port, s.app.as_str(), s.key()), (Scheme::Rtmp, "ingest.example.com", 1935, "live", "abc"));
+        assert_eq!(
+            (s.scheme, s.host.as_str(), s.port, s.app.as_str(), s.key()),
+            (Scheme::Rtmp, "ingest.example.com", 1935, "live", "abc")
+        );
         assert_eq!(s.tc_url, "rtmp://ingest.example.com/live");
         let s = Service::parse("RTMPS://h/app/", Some("k")).unwrap();
         assert_eq!((s.scheme, s.port, s.app.as_str()), (Scheme::Rtmps, 443, "app"));

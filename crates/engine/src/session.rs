@@ -168,7 +168,11 @@ impl StopHandle {
 impl Broadcast {
     /// Starts the session on the current tokio runtime. Sources were opened by
     /// the caller; they get the session clock once the ingest accepts the publish.
-    pub fn start(config: BroadcastConfig, video: Option<Box<dyn VideoSource>>, audio: Option<Box<dyn AudioSource>>) -> Self {
+    pub fn start(
+        config: BroadcastConfig,
+        video: Option<Box<dyn VideoSource>>,
+        audio: Option<Box<dyn AudioSource>>,
+    ) -> Self {
         let (state_tx, state) = watch::channel(SessionState::Idle);
         let (stats_tx, stats) = watch::channel(Stats { state: "idle".into(), ..Stats::default() });
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -211,7 +215,10 @@ impl Broadcast {
     pub async fn wait(self) -> Result<Stats, BroadcastFailure> {
         match self.task.await {
             Ok(r) => r,
-            Err(e) => Err(BroadcastFailure { kind: FailureKind::ConnectionLost, message: format!("the session task failed: {e}") }),
+            Err(e) => Err(BroadcastFailure {
+                kind: FailureKind::ConnectionLost,
+                message: format!("the session task failed: {e}"),
+            }),
         }
     }
 }
@@ -271,7 +278,8 @@ fn spawn_pipeline(
     let mut threads = Vec::new();
     let video_status = video.as_ref().and_then(|v| v.status());
     let audio_status = audio.as_ref().and_then(|a| a.status());
-    let enc_err = |e: crate::encode::EncodeError| BroadcastFailure { kind: FailureKind::Config, message: e.to_string() };
+    let enc_err =
+        |e: crate::encode::EncodeError| BroadcastFailure { kind: FailureKind::Config, message: e.to_string() };
     let mut asc = None;
 
     if let (Some(mut src), Some(settings)) = (video, config.video) {
@@ -415,8 +423,9 @@ async fn run(
     let clock = MediaClock::start();
     let counters = Arc::new(Counters::default());
     let (tx, mut rx) = mpsc::channel(PACKET_QUEUE);
-    let (pipeline, asc) = spawn_pipeline(&config, clock, video, audio, tx, counters.clone(), output.keyframe_request.clone(), tap)
-        .map_err(fail)?;
+    let (pipeline, asc) =
+        spawn_pipeline(&config, clock, video, audio, tx, counters.clone(), output.keyframe_request.clone(), tap)
+            .map_err(fail)?;
     let (video_status, audio_status) = (pipeline.video_status.clone(), pipeline.audio_status.clone());
     let has_audio = config.audio.is_some() && asc.is_some();
     if let Some(asc) = asc {
@@ -445,7 +454,9 @@ async fn run(
             frames_captured: counters.captured.load(Ordering::Relaxed),
             frames_encoded: counters.encoded.load(Ordering::Relaxed),
             frames_sent: c.video_frames_sent,
-            frames_dropped: counters.capture_dropped.load(Ordering::Relaxed) + counters.encode_dropped.load(Ordering::Relaxed) + c.video_dropped,
+            frames_dropped: counters.capture_dropped.load(Ordering::Relaxed)
+                + counters.encode_dropped.load(Ordering::Relaxed)
+                + c.video_dropped,
             frames_skipped: counters.skipped.load(Ordering::Relaxed),
             audio_frames_sent: c.audio_frames_sent,
             audio_frames_dropped: c.audio_dropped,
@@ -585,7 +596,11 @@ fn handle_loss(
         return Some(BroadcastFailure { kind: FailureKind::ConnectionLost, message: err.to_string() });
     }
     tracing::warn!("connection lost: {err}; reconnecting");
-    set_state(SessionState::Reconnecting { attempt: 0, max_attempts: config.reconnect.max_attempts, reason: err.to_string() });
+    set_state(SessionState::Reconnecting {
+        attempt: 0,
+        max_attempts: config.reconnect.max_attempts,
+        reason: err.to_string(),
+    });
     *next_reconnect = Some(tokio::time::Instant::now() + config.reconnect.delay(1));
     None
 }

@@ -85,8 +85,7 @@ pub fn draw(y_plane: &mut [u8], width: u32, height: u32, stride: usize, value: u
     let mut row = vec![BLACK; width as usize];
     let (bx0, _, bx1, _) = band_rect(width, height);
     for x in bx0..bx1 {
-        let cell = ((x as f64 + 0.5 - width as f64 * BAND_LEFT)
-            / (width as f64 * (BAND_RIGHT - BAND_LEFT))
+        let cell = ((x as f64 + 0.5 - width as f64 * BAND_LEFT) / (width as f64 * (BAND_RIGHT - BAND_LEFT))
             * CELLS as f64)
             .floor()
             .clamp(0.0, (CELLS - 1) as f64) as usize;
@@ -94,8 +93,7 @@ pub fn draw(y_plane: &mut [u8], width: u32, height: u32, stride: usize, value: u
     }
     for y in y0..y1 {
         let start = y as usize * stride;
-        y_plane[start + bx0 as usize..start + bx1 as usize]
-            .copy_from_slice(&row[bx0 as usize..bx1 as usize]);
+        y_plane[start + bx0 as usize..start + bx1 as usize].copy_from_slice(&row[bx0 as usize..bx1 as usize]);
     }
 }
 

@@ -28,7 +28,11 @@ pub struct ChannelRow {
 
 impl std::fmt::Debug for ChannelRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChannelRow").field("id", &self.id).field("app", &self.app).field("mentor", &self.mentor_username).finish_non_exhaustive()
+        f.debug_struct("ChannelRow")
+            .field("id", &self.id)
+            .field("app", &self.app)
+            .field("mentor", &self.mentor_username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,7 +43,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The application name for a username: lower-cased, anything outside
 /// `[a-z0-9-]` becomes `-`, prefixed `room-` (at most 48 characters).
 pub fn base_app_name(username: &str) -> String {
-    let mut s: String = username.chars().map(|c| c.to_ascii_lowercase()).map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' }).collect();
+    let mut s: String = username
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' })
+        .collect();
     s.truncate(40);
     let s = s.trim_matches('-');
     if s.is_empty() {
@@ -71,11 +79,19 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub async fn by_app(db: &sqlx::SqlitePool, app: &str) -> Result<Option<ChannelRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, mentor_sub, mentor_username, app, stream_key, key_issued_at FROM channels WHERE app = ?").bind(app).fetch_optional(db).await
+    sqlx::query_as("SELECT id, mentor_sub, mentor_username, app, stream_key, key_issued_at FROM channels WHERE app = ?")
+        .bind(app)
+        .fetch_optional(db)
+        .await
 }
 
 async fn by_mentor(db: &sqlx::SqlitePool, sub: &str) -> Result<Option<ChannelRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, mentor_sub, mentor_username, app, stream_key, key_issued_at FROM channels WHERE mentor_sub = ?").bind(sub).fetch_optional(db).await
+    sqlx::query_as(
+        "SELECT id, mentor_sub, mentor_username, app, stream_key, key_issued_at FROM channels WHERE mentor_sub = ?",
+    )
+    .bind(sub)
+    .fetch_optional(db)
+    .await
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -103,7 +119,9 @@ pub async fn get_or_create(state: &AppState, user: &User) -> ApiResult<(ChannelR
             .await;
         match r {
             Ok(_) => {
-                let row = by_mentor(&state.db, &user.sub).await?.ok_or_else(|| ApiErr::internal("the new channel vanished"))?;
+                let row = by_mentor(&state.db, &user.sub)
+                    .await?
+                    .ok_or_else(|| ApiErr::internal("the new channel vanished"))?;
                 tracing::info!(app = %row.app, mentor = %user.username, "channel created");
                 return Ok((row, true));
             }
@@ -176,7 +194,12 @@ pub async fn rotate_key(State(state): State<AppState>, user: User) -> ApiResult<
     user.require_mentor()?;
     let (row, _) = get_or_create(&state, &user).await?;
     let now = now_unix();
-    sqlx::query("UPDATE channels SET stream_key = ?, key_issued_at = ? WHERE id = ?").bind(new_key()).bind(now).bind(row.id).execute(&state.db).await?;
+    sqlx::query("UPDATE channels SET stream_key = ?, key_issued_at = ? WHERE id = ?")
+        .bind(new_key())
+        .bind(now)
+        .bind(row.id)
+        .execute(&state.db)
+        .await?;
     let row = by_mentor(&state.db, &user.sub).await?.ok_or_else(|| ApiErr::internal("the channel vanished"))?;
     tracing::info!(app = %row.app, mentor = %user.username, "stream key rotated");
     ensure_ingest(&state, &row.app).await;

@@ -126,7 +126,11 @@ pub struct ViewersConfig {
 
 impl Default for ViewersConfig {
     fn default() -> Self {
-        ViewersConfig { active_window_ms: default_active_ms(), heartbeat_interval_ms: default_interval_ms(), max_devices_per_account: default_max_devices() }
+        ViewersConfig {
+            active_window_ms: default_active_ms(),
+            heartbeat_interval_ms: default_interval_ms(),
+            max_devices_per_account: default_max_devices(),
+        }
     }
 }
 
@@ -143,7 +147,8 @@ fn default_max_devices() -> usize {
 impl ServerConfig {
     pub fn load(path: &Path) -> anyhow::Result<ServerConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let cfg: ServerConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a valid server config: {e}", path.display()))?;
+        let cfg: ServerConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a valid server config: {e}", path.display()))?;
         Ok(cfg)
     }
 

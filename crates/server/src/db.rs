@@ -13,7 +13,11 @@ pub async fn open(url: &str) -> anyhow::Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(std::time::Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|e| anyhow::anyhow!("opening {url}: {e}"))?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening {url}: {e}"))?;
     sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| anyhow::anyhow!("migrating {url}: {e}"))?;
     Ok(pool)
 }

@@ -111,7 +111,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Que
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiErr> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(QueryArgs(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiErr::BadRequest(format!("bad query string: {}", e.body_text()))),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiErr::BadRequest(format!("bad query string: {}", e.body_text())))
+            }
             Err(_) => Err(ApiErr::BadRequest("bad query string".into())),
         }
     }

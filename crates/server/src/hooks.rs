@@ -35,7 +35,11 @@ use crate::ingest::LiveEntry;
 use crate::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(on_publish)).routes(routes!(on_publish_done)).routes(routes!(on_record_done)).routes(routes!(on_relay))
+    OpenApiRouter::new()
+        .routes(routes!(on_publish))
+        .routes(routes!(on_publish_done))
+        .routes(routes!(on_record_done))
+        .routes(routes!(on_relay))
 }
 
 /// The form nginx-rtmp posts (unknown fields ignored).
@@ -79,7 +83,8 @@ impl FromRequest<AppState> for Hook {
     type Rejection = ApiErr;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiErr> {
         let cfg = &state.config.hooks;
-        let q: HookQuery = serde_urlencoded::from_str(req.uri().query().unwrap_or("")).map_err(|_| ApiErr::BadRequest("bad query string".into()))?;
+        let q: HookQuery = serde_urlencoded::from_str(req.uri().query().unwrap_or(""))
+            .map_err(|_| ApiErr::BadRequest("bad query string".into()))?;
         if let Some(want) = cfg.secret.as_deref().filter(|s| !s.is_empty()) {
             let ok = q.secret.as_deref().map(|got| ct_eq(got.as_bytes(), want.as_bytes())).unwrap_or(false);
             if !ok {
@@ -96,8 +101,12 @@ impl FromRequest<AppState> for Hook {
                 return Err(ApiErr::Forbidden("hooks are for the ingest only".into()));
             }
         }
-        let body = Bytes::from_request(req, state).await.map_err(|_| ApiErr::BadRequest("the body could not be read".into()))?;
-        let form: HookForm = serde_urlencoded::from_bytes(&body).map_err(|_| ApiErr::BadRequest("the body is not the ingest's form (application/x-www-form-urlencoded)".into()))?;
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiErr::BadRequest("the body could not be read".into()))?;
+        let form: HookForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
+            ApiErr::BadRequest("the body is not the ingest's form (application/x-www-form-urlencoded)".into())
+        })?;
         Ok(Hook { form, app_name: q.app_name })
     }
 }
@@ -123,7 +132,9 @@ pub async fn publish(state: &AppState, app: &str, form: &HookForm) -> ApiResult<
         return Err(rejected(state, "publish", app, "no such application"));
     }
     let key = form.name.as_deref().unwrap_or("");
-    let Some(ch) = by_app(&state.db, app).await? else { return Err(rejected(state, "publish", app, "no such channel")) };
+    let Some(ch) = by_app(&state.db, app).await? else {
+        return Err(rejected(state, "publish", app, "no such channel"));
+    };
     if key.is_empty() || !ct_eq(key.as_bytes(), ch.stream_key.as_bytes()) {
         return Err(rejected(state, "publish", app, "stream key does not match"));
     }
@@ -131,25 +142,35 @@ pub async fn publish(state: &AppState, app: &str, form: &HookForm) -> ApiResult<
     // A session still open: either someone is publishing the channel now (a
     // second encoder — nginx would refuse it after this hook anyway, and the
     // live session must not end), or its publish_done never came (stale).
-    let open: Option<(i64,)> = sqlx::query_as("SELECT id FROM live_sessions WHERE app = ? AND ended_at IS NULL LIMIT 1").bind(app).fetch_optional(&state.db).await?;
+    let open: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM live_sessions WHERE app = ? AND ended_at IS NULL LIMIT 1")
+            .bind(app)
+            .fetch_optional(&state.db)
+            .await?;
     if open.is_some() && state.ingest.publishing(app).await.unwrap_or(state.ingest.live(app).is_some()) {
         state.metrics.hook("publish", "rejected");
         tracing::warn!(%app, "publish refused: the channel is already live from another encoder");
         return Err(ApiErr::Conflict("this channel is already live from another encoder".into()));
     }
-    let stale = sqlx::query("UPDATE live_sessions SET ended_at = ? WHERE app = ? AND ended_at IS NULL").bind(now).bind(app).execute(&state.db).await?;
+    let stale = sqlx::query("UPDATE live_sessions SET ended_at = ? WHERE app = ? AND ended_at IS NULL")
+        .bind(now)
+        .bind(app)
+        .execute(&state.db)
+        .await?;
     if stale.rows_affected() > 0 {
         tracing::warn!(%app, n = stale.rows_affected(), "closed live sessions whose end was never reported");
         state.presence.end_stream(app).await;
         state.metrics.active_streams.dec();
     }
-    let (session_id,): (i64,) = sqlx::query_as("INSERT INTO live_sessions (channel_id, app, mentor_sub, started_at) VALUES (?, ?, ?, ?) RETURNING id")
-        .bind(ch.id)
-        .bind(app)
-        .bind(&ch.mentor_sub)
-        .bind(now)
-        .fetch_one(&state.db)
-        .await?;
+    let (session_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO live_sessions (channel_id, app, mentor_sub, started_at) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(ch.id)
+    .bind(app)
+    .bind(&ch.mentor_sub)
+    .bind(now)
+    .fetch_one(&state.db)
+    .await?;
     state.ingest.set_live(app, LiveEntry { session_id, clientid: form.clientid.clone().unwrap_or_default() });
     state.presence.start_stream(app).await;
     state.metrics.active_streams.inc();
@@ -212,7 +233,10 @@ pub async fn on_relay(State(state): State<AppState>, hook: Hook) -> ApiResult<St
     if !valid_app(&app) {
         return Err(rejected(&state, "relay", &app, "no such application"));
     }
-    let open: Option<(i64,)> = sqlx::query_as("SELECT id FROM live_sessions WHERE app = ? AND ended_at IS NULL").bind(&app).fetch_optional(&state.db).await?;
+    let open: Option<(i64,)> = sqlx::query_as("SELECT id FROM live_sessions WHERE app = ? AND ended_at IS NULL")
+        .bind(&app)
+        .fetch_optional(&state.db)
+        .await?;
     if open.is_none() {
         return Err(rejected(&state, "relay", &app, "the channel is not live"));
     }
@@ -229,7 +253,11 @@ pub async fn end_session(state: &AppState, app: &str, clientid: Option<&str>) ->
             return Ok(false);
         }
     }
-    let open: Option<(i64,)> = sqlx::query_as("SELECT id FROM live_sessions WHERE app = ? AND ended_at IS NULL ORDER BY id DESC LIMIT 1").bind(app).fetch_optional(&state.db).await?;
+    let open: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM live_sessions WHERE app = ? AND ended_at IS NULL ORDER BY id DESC LIMIT 1")
+            .bind(app)
+            .fetch_optional(&state.db)
+            .await?;
     let Some((id,)) = open else { return Ok(false) };
     let mut stats = state.presence.stats(app).await;
     stats.live = false;

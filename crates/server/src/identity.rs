@@ -80,7 +80,9 @@ impl Tokens {
                 cache.insert(key, (exp, user.clone()));
                 Ok(user)
             }
-            Err(AuthError::InvalidToken(why)) => Err(ApiErr::Unauthorized(format!("the token was not accepted: {why}; sign in again"))),
+            Err(AuthError::InvalidToken(why)) => {
+                Err(ApiErr::Unauthorized(format!("the token was not accepted: {why}; sign in again")))
+            }
             Err(e) => Err(ApiErr::Internal(format!("verifying a token: {e}"))),
         }
     }
@@ -104,7 +106,9 @@ impl FromRequestParts<AppState> for User {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiErr> {
         match bearer(parts)? {
             Some(tok) => state.tokens.verify(tok).await,
-            None => Err(ApiErr::Unauthorized("sign in first: this call needs a Cognito token (Authorization: Bearer)".into())),
+            None => Err(ApiErr::Unauthorized(
+                "sign in first: this call needs a Cognito token (Authorization: Bearer)".into(),
+            )),
         }
     }
 }

@@ -51,8 +51,18 @@ const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
 impl IngestApps {
     pub fn new(cfg: &IngestConfig) -> IngestApps {
         // No idle connections: after a reload the old worker must not answer /stat.
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).pool_max_idle_per_host(0).build().unwrap_or_default();
-        IngestApps { cfg: cfg.clone(), sync_lock: tokio::sync::Mutex::new(()), served: Default::default(), http, live: Default::default() }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap_or_default();
+        IngestApps {
+            cfg: cfg.clone(),
+            sync_lock: tokio::sync::Mutex::new(()),
+            served: Default::default(),
+            http,
+            live: Default::default(),
+        }
     }
 
     /// Whether we manage nginx applications at all (an apps file is configured).
@@ -62,16 +72,22 @@ impl IngestApps {
 
     /// Renders every channel into the apps file; reloads nginx when it changed. Returns whether it changed.
     pub async fn sync(&self, db: &sqlx::SqlitePool) -> Result<bool, IngestError> {
-        let (Some(apps_file), Some(template_file)) = (&self.cfg.apps_file, &self.cfg.app_template_file) else { return Ok(false) };
+        let (Some(apps_file), Some(template_file)) = (&self.cfg.apps_file, &self.cfg.app_template_file) else {
+            return Ok(false);
+        };
         let _guard = self.sync_lock.lock().await;
-        let template = tokio::fs::read_to_string(template_file).await.map_err(|source| IngestError::Template { path: template_file.display().to_string(), source })?;
+        let template = tokio::fs::read_to_string(template_file)
+            .await
+            .map_err(|source| IngestError::Template { path: template_file.display().to_string(), source })?;
         let apps: Vec<(String,)> = sqlx::query_as("SELECT app FROM channels ORDER BY id").fetch_all(db).await?;
         let text = render(&template, apps.iter().map(|(a,)| a.as_str()));
         let current = tokio::fs::read_to_string(apps_file).await.unwrap_or_default();
         if same_config(&current, &text) {
             return Ok(false);
         }
-        write_atomically(apps_file, &text).await.map_err(|source| IngestError::Write { path: apps_file.display().to_string(), source })?;
+        write_atomically(apps_file, &text)
+            .await
+            .map_err(|source| IngestError::Write { path: apps_file.display().to_string(), source })?;
         tracing::info!(apps = apps.len(), file = %apps_file.display(), "ingest applications written");
         self.served.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.reload().await?;
@@ -81,10 +97,17 @@ impl IngestApps {
     async fn reload(&self) -> Result<(), IngestError> {
         let Some((prog, args)) = self.cfg.reload_command.split_first() else { return Ok(()) };
         let cmd = self.cfg.reload_command.join(" ");
-        let run = tokio::process::Command::new(prog).args(args).stdin(std::process::Stdio::null()).kill_on_drop(true).output();
+        let run = tokio::process::Command::new(prog)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
         let out = tokio::time::timeout(RELOAD_TIMEOUT, run)
             .await
-            .map_err(|_| IngestError::Reload { cmd: cmd.clone(), detail: format!("no answer in {} s", RELOAD_TIMEOUT.as_secs()) })?
+            .map_err(|_| IngestError::Reload {
+                cmd: cmd.clone(),
+                detail: format!("no answer in {} s", RELOAD_TIMEOUT.as_secs()),
+            })?
             .map_err(|e| IngestError::Reload { cmd: cmd.clone(), detail: e.to_string() })?;
         if !out.status.success() {
             let mut detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -217,7 +240,9 @@ async fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 pub async fn sync_all(state: &AppState) {
     match state.ingest.sync(&state.db).await {
         Ok(changed) => tracing::debug!(changed, "ingest applications in sync"),
-        Err(e) => tracing::warn!(error = %e, "could not bring the ingest's applications up to date (they are retried on the next channel call)"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not bring the ingest's applications up to date (they are retried on the next channel call)")
+        }
     }
 }
 
@@ -243,7 +268,10 @@ mod tests {
         assert!(same_config("", &none));
         let one = render(t, ["room-a"].into_iter());
         assert!(!same_config(&none, &one));
-        assert!(same_config(&format!("# another header\n\n{}", one.lines().skip(1).collect::<Vec<_>>().join("\n")), &one));
+        assert!(same_config(
+            &format!("# another header\n\n{}", one.lines().skip(1).collect::<Vec<_>>().join("\n")),
+            &one
+        ));
         assert!(!same_config(&one, &render(t, ["room-b"].into_iter())));
     }
 

@@ -70,7 +70,13 @@ impl utoipa::Modify for BearerScheme {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").description(Some("A Cognito ID or access token of the platform's user pool")).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("A Cognito ID or access token of the platform's user pool"))
+                    .build(),
+            ),
         );
     }
 }
@@ -80,14 +86,29 @@ pub async fn state(config: ServerConfig) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
     let db = db::open(&config.database_url).await?;
     let c = &config.cognito;
-    let verifier = mentorcast_auth::Verifier::new(c.jwks_url(), c.issuer(), c.client_id.clone(), Arc::new(mentorcast_auth::SystemClock));
+    let verifier = mentorcast_auth::Verifier::new(
+        c.jwks_url(),
+        c.issuer(),
+        c.client_id.clone(),
+        Arc::new(mentorcast_auth::SystemClock),
+    );
     let metrics = Arc::new(metrics::Metrics::new());
     let presence: Arc<dyn presence::Presence> = Arc::new(presence::MemoryPresence::new(&config.viewers));
     let storage: Arc<dyn storage::Storage> = Arc::new(storage::LocalStorage::new(config.data_dir.join("recordings"))?);
     let signer = Arc::new(media::Signer::new(config.media.signing_key.as_deref(), config.media.url_ttl_s));
     let ingest = Arc::new(ingest::IngestApps::new(&config.ingest));
     let viewers = Arc::new(viewers::Viewers::new());
-    Ok(AppState { config, db, tokens: Arc::new(identity::Tokens::new(verifier)), metrics, presence, storage, signer, ingest, viewers })
+    Ok(AppState {
+        config,
+        db,
+        tokens: Arc::new(identity::Tokens::new(verifier)),
+        metrics,
+        presence,
+        storage,
+        signer,
+        ingest,
+        viewers,
+    })
 }
 
 /// The whole HTTP API.
@@ -121,7 +142,11 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpList
 }
 
 /// Starts the background tasks (presence sweeper, ingest config) and serves until `shutdown` resolves.
-pub async fn serve(state: AppState, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     viewers::spawn_sweeper(state.clone());
     ingest::sync_all(&state).await;
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -6,7 +6,11 @@ use anyhow::Context;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "mentorcast-server", version, about = "Mentorcast reference backend: channels, ingest hooks, recordings, live viewer counts")]
+#[command(
+    name = "mentorcast-server",
+    version,
+    about = "Mentorcast reference backend: channels, ingest hooks, recordings, live viewer counts"
+)]
 struct Args {
     /// The server's config file (scripts/stack.sh writes .stack/server/server.toml).
     #[arg(long, env = "MENTORCAST_SERVER_CONFIG")]
@@ -18,7 +22,8 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MENTORCAST_LOG").unwrap_or_else(|_| "info,sqlx=warn,aws_config=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MENTORCAST_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn,aws_config=warn".into());
     let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
     if args.json_logs {
         fmt.json().init();
@@ -33,7 +38,8 @@ fn main() -> anyhow::Result<()> {
         let listener = mentorcast_server::listen(listen).with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(%listen, "mentorcast-server listening");
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

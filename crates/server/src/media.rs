@@ -102,7 +102,12 @@ impl Signer {
 
     /// `{base}/media/recordings/{id}/{file}?exp=…&sig=…`
     pub fn url(&self, base: &str, kind: MediaKind, id: i64, exp: i64) -> String {
-        format!("{}/media/recordings/{id}/{}?exp={exp}&sig={}", base.trim_end_matches('/'), kind.file_name(), self.sign(kind, id, exp))
+        format!(
+            "{}/media/recordings/{id}/{}?exp={exp}&sig={}",
+            base.trim_end_matches('/'),
+            kind.file_name(),
+            self.sign(kind, id, exp)
+        )
     }
 }
 
@@ -136,7 +141,12 @@ pub struct SignedQuery {
         (status = 416, description = "The range cannot be satisfied")
     )
 )]
-pub async fn recording_media(State(state): State<AppState>, Path((id, file)): Path<(String, String)>, QueryArgs(q): QueryArgs<SignedQuery>, req: Request) -> ApiResult<Response> {
+pub async fn recording_media(
+    State(state): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+    QueryArgs(q): QueryArgs<SignedQuery>,
+    req: Request,
+) -> ApiResult<Response> {
     let gone = || ApiErr::not_found("recording");
     let kind = MediaKind::from_file_name(&file).ok_or_else(gone)?;
     let id: i64 = id.parse().map_err(|_| gone())?;
@@ -146,7 +156,10 @@ pub async fn recording_media(State(state): State<AppState>, Path((id, file)): Pa
         tracing::debug!(id, kind = kind.tag(), "media URL with a bad or expired signature");
         return Err(gone());
     }
-    let row: Option<(String, String)> = sqlx::query_as("SELECT media_key, thumbnail_key FROM recordings WHERE id = ?").bind(id).fetch_optional(&state.db).await?;
+    let row: Option<(String, String)> = sqlx::query_as("SELECT media_key, thumbnail_key FROM recordings WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await?;
     let (media_key, thumb_key) = row.ok_or_else(gone)?;
     let key = if kind == MediaKind::Video { media_key } else { thumb_key };
     let loc = match state.storage.locate(&key).await {
@@ -173,7 +186,10 @@ pub async fn recording_media(State(state): State<AppState>, Path((id, file)): Pa
                 resp.headers_mut().insert(header::CACHE_CONTROL, v);
             }
             resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-            resp.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Content-Length, Content-Range, Accept-Ranges"));
+            resp.headers_mut().insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("Content-Length, Content-Range, Accept-Ranges"),
+            );
             Ok(resp)
         }
     }
@@ -199,6 +215,9 @@ mod tests {
         let r1 = Signer::new(None, 60);
         let r2 = Signer::new(None, 60);
         assert_ne!(r1.sign(MediaKind::Video, 1, 1), r2.sign(MediaKind::Video, 1, 1), "random keys");
-        assert_eq!(s.url("http://h/", MediaKind::Thumbnail, 3, 9), format!("http://h/media/recordings/3/thumbnail.jpg?exp=9&sig={}", s.sign(MediaKind::Thumbnail, 3, 9)));
+        assert_eq!(
+            s.url("http://h/", MediaKind::Thumbnail, 3, 9),
+            format!("http://h/media/recordings/3/thumbnail.jpg?exp=9&sig={}", s.sign(MediaKind::Thumbnail, 3, 9))
+        );
     }
 }

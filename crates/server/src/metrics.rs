@@ -60,7 +60,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("mentorcast");
         let requests = Family::<RouteLabels, Counter>::default();
         // 0.5 ms … ~4 s
-        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(|| Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 14)));
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 14))
+        });
         let hooks = Family::<HookLabels, Counter>::default();
         let active_streams = Gauge::default();
         let active_viewers = Gauge::default();
@@ -69,7 +71,11 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("ingest_hooks", "Ingest hook calls by hook and outcome", hooks.clone());
         registry.register("active_streams", "Channels live now", active_streams.clone());
-        registry.register("active_viewers", "Viewers active now (heartbeat in the active window), all streams", active_viewers.clone());
+        registry.register(
+            "active_viewers",
+            "Viewers active now (heartbeat in the active window), all streams",
+            active_viewers.clone(),
+        );
         registry.register("heartbeats", "Heartbeats accepted", heartbeats.clone());
         Metrics { registry, requests, latency, hooks, active_streams, active_viewers, heartbeats }
     }
@@ -89,7 +95,8 @@ impl Metrics {
 
 /// Middleware: counts and times every request by its route template (never the raw path).
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_string();
     let start = Instant::now();
     let resp = next.run(req).await;
@@ -100,5 +107,8 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
 }

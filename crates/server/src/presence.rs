@@ -147,7 +147,12 @@ impl MemoryPresence {
     }
 
     pub fn with_clock(cfg: &ViewersConfig, clock: Arc<dyn Clock>) -> MemoryPresence {
-        MemoryPresence { window_ms: cfg.active_window_ms, max_devices: cfg.max_devices_per_account.max(1), clock, inner: Mutex::new(Inner::default()) }
+        MemoryPresence {
+            window_ms: cfg.active_window_ms,
+            max_devices: cfg.max_devices_per_account.max(1),
+            clock,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -242,7 +247,10 @@ impl Presence for MemoryPresence {
                 if !d.contains_key(hb.player_id.as_str()) && d.len() >= self.max_devices {
                     return Err(PresenceError::TooManyDevices { max: self.max_devices });
                 }
-                let id: Arc<str> = d.get_key_value(hb.player_id.as_str()).map(|(k, _)| k.clone()).unwrap_or_else(|| Arc::from(hb.player_id.as_str()));
+                let id: Arc<str> = d
+                    .get_key_value(hb.player_id.as_str())
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_else(|| Arc::from(hb.player_id.as_str()));
                 d.insert(id, now_ms);
                 inner.devices.get_key_value(sub).map(|(k, _)| k.clone())
             }
@@ -261,7 +269,13 @@ impl Presence for MemoryPresence {
         let last_ms = s.players.get(&id).map_or(now_ms, |p| p.last_ms.max(now_ms));
         s.order.insert((last_ms, id.clone()));
         s.seen.insert(id.clone());
-        let player = Player { last_ms, bitrate: hb.bitrate, play_time: if hb.play_time.is_finite() { hb.play_time.max(0.0) } else { 0.0 }, agent: hb.agent.clone(), account };
+        let player = Player {
+            last_ms,
+            bitrate: hb.bitrate,
+            play_time: if hb.play_time.is_finite() { hb.play_time.max(0.0) } else { 0.0 },
+            agent: hb.agent.clone(),
+            account,
+        };
         s.players.insert(id, player);
         let active = s.players.len() as u64;
         s.peak = s.peak.max(active);
@@ -349,7 +363,13 @@ mod tests {
     }
 
     fn hb(app: &str, id: &str, bitrate: u32, play: f64, dev: (&str, &str, &str)) -> Heartbeat {
-        Heartbeat { player_id: id.into(), app: app.into(), bitrate, play_time: play, agent: Agent { os: dev.0.into(), browser: dev.1.into(), device: dev.2.into() } }
+        Heartbeat {
+            player_id: id.into(),
+            app: app.into(),
+            bitrate,
+            play_time: play,
+            agent: Agent { os: dev.0.into(), browser: dev.1.into(), device: dev.2.into() },
+        }
     }
 
     const PC: (&str, &str, &str) = ("Linux", "Chrome", "desktop");
@@ -389,14 +409,26 @@ mod tests {
         assert_eq!(r.active_total, 3);
         let mut counts = r.counts.clone();
         counts.sort_by(|x, y| x.0.cmp(&y.0));
-        assert_eq!(counts, vec![("a".to_string(), ViewerCount { active: 1, peak: 1, total: 1 }), ("b".to_string(), ViewerCount { active: 2, peak: 2, total: 2 })]);
+        assert_eq!(
+            counts,
+            vec![
+                ("a".to_string(), ViewerCount { active: 1, peak: 1, total: 1 }),
+                ("b".to_string(), ViewerCount { active: 2, peak: 2, total: 2 })
+            ]
+        );
         assert_eq!(p.sweep(t0 + 1500).await.active_total, 3);
         // p1 and q1 expire
         let r = p.sweep(t0 + 2001).await;
         assert_eq!(r.active_total, 1);
         let mut counts = r.counts;
         counts.sort_by(|x, y| x.0.cmp(&y.0));
-        assert_eq!(counts, vec![("a".to_string(), ViewerCount { active: 0, peak: 1, total: 1 }), ("b".to_string(), ViewerCount { active: 1, peak: 2, total: 2 })]);
+        assert_eq!(
+            counts,
+            vec![
+                ("a".to_string(), ViewerCount { active: 0, peak: 1, total: 1 }),
+                ("b".to_string(), ViewerCount { active: 1, peak: 2, total: 2 })
+            ]
+        );
     }
 
     #[tokio::test]
@@ -492,7 +524,10 @@ mod tests {
         assert!((s.bitrate.avg - (1000.0 + 2500.0 + 1200.0 + 0.0) / 4.0).abs() < 1e-9);
         assert!((s.avg_play_time_s - (12.0 + 20.0 + 30.0) / 4.0).abs() < 1e-9);
         assert_eq!(s.by_device, BTreeMap::from([("desktop".into(), 1), ("mobile".into(), 2), ("unknown".into(), 1)]));
-        assert_eq!(s.by_os, BTreeMap::from([("Linux".into(), 1), ("Android".into(), 1), ("iOS".into(), 1), ("unknown".into(), 1)]));
+        assert_eq!(
+            s.by_os,
+            BTreeMap::from([("Linux".into(), 1), ("Android".into(), 1), ("iOS".into(), 1), ("unknown".into(), 1)])
+        );
         assert_eq!(s.by_browser, BTreeMap::from([("Chrome".into(), 2), ("Safari".into(), 1), ("unknown".into(), 1)]));
         // counts are over active players only: p4 (seen at t0-1000) expires first
         clock.set(t0 + 1001);

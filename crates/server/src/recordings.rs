@@ -72,11 +72,20 @@ fn to_api(state: &AppState, r: Row, now: i64) -> Recording {
 pub async fn visible(state: &AppState, user: &User, app: Option<&str>) -> ApiResult<Vec<Recording>> {
     if let Some(a) = app {
         if a.is_empty() || a.len() > 64 || !a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(ApiErr::BadRequest("app must be an application name ([A-Za-z0-9_-], up to 64 characters)".into()));
+            return Err(ApiErr::BadRequest(
+                "app must be an application name ([A-Za-z0-9_-], up to 64 characters)".into(),
+            ));
         }
     }
     let sql = format!("{SELECT} AND (? IS NULL OR r.app = ?) ORDER BY r.started_at DESC, r.id DESC LIMIT 1000");
-    let rows: Vec<Row> = sqlx::query_as(&sql).bind(user.is_admin()).bind(&user.sub).bind(&user.sub).bind(app).bind(app).fetch_all(&state.db).await?;
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(user.is_admin())
+        .bind(&user.sub)
+        .bind(&user.sub)
+        .bind(app)
+        .bind(app)
+        .fetch_all(&state.db)
+        .await?;
     let now = now_unix();
     Ok(rows.into_iter().map(|r| to_api(state, r, now)).collect())
 }
@@ -94,7 +103,11 @@ pub async fn visible(state: &AppState, user: &User, app: Option<&str>) -> ApiRes
         (status = 401, description = "No or an invalid token", body = mentorcast_api::ErrorBody)
     )
 )]
-pub async fn list_recordings(State(state): State<AppState>, user: User, QueryArgs(q): QueryArgs<RecordingsQuery>) -> ApiResult<axum::Json<Vec<Recording>>> {
+pub async fn list_recordings(
+    State(state): State<AppState>,
+    user: User,
+    QueryArgs(q): QueryArgs<RecordingsQuery>,
+) -> ApiResult<axum::Json<Vec<Recording>>> {
     Ok(axum::Json(visible(&state, &user, q.app.as_deref()).await?))
 }
 
@@ -111,7 +124,11 @@ pub async fn list_recordings(State(state): State<AppState>, user: User, QueryArg
         (status = 401, description = "No or an invalid token", body = mentorcast_api::ErrorBody)
     )
 )]
-pub async fn store_live_list(State(state): State<AppState>, user: User, QueryArgs(q): QueryArgs<RecordingsQuery>) -> ApiResult<axum::Json<Vec<Recording>>> {
+pub async fn store_live_list(
+    State(state): State<AppState>,
+    user: User,
+    QueryArgs(q): QueryArgs<RecordingsQuery>,
+) -> ApiResult<axum::Json<Vec<Recording>>> {
     Ok(axum::Json(visible(&state, &user, q.app.as_deref()).await?))
 }
 
@@ -128,10 +145,20 @@ pub async fn store_live_list(State(state): State<AppState>, user: User, QueryArg
         (status = 404, description = "No such recording (or not visible to the caller)", body = mentorcast_api::ErrorBody)
     )
 )]
-pub async fn get_recording(State(state): State<AppState>, user: User, id: Result<axum::extract::Path<String>, PathRejection>) -> ApiResult<axum::Json<Recording>> {
+pub async fn get_recording(
+    State(state): State<AppState>,
+    user: User,
+    id: Result<axum::extract::Path<String>, PathRejection>,
+) -> ApiResult<axum::Json<Recording>> {
     let id: i64 = id.ok().and_then(|p| p.0.parse().ok()).ok_or_else(|| ApiErr::not_found("recording"))?;
     let sql = format!("{SELECT} AND r.id = ?");
-    let row: Option<Row> = sqlx::query_as(&sql).bind(user.is_admin()).bind(&user.sub).bind(&user.sub).bind(id).fetch_optional(&state.db).await?;
+    let row: Option<Row> = sqlx::query_as(&sql)
+        .bind(user.is_admin())
+        .bind(&user.sub)
+        .bind(&user.sub)
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await?;
     let row = row.ok_or_else(|| ApiErr::not_found("recording"))?;
     Ok(axum::Json(to_api(&state, row, now_unix())))
 }
@@ -155,7 +182,8 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(600);
 
 async fn run_tool(prog: &Path, args: &[&std::ffi::OsStr]) -> Result<String, ProcessError> {
     let tool = prog.display().to_string();
-    let run = tokio::process::Command::new(prog).args(args).stdin(std::process::Stdio::null()).kill_on_drop(true).output();
+    let run =
+        tokio::process::Command::new(prog).args(args).stdin(std::process::Stdio::null()).kill_on_drop(true).output();
     let out = tokio::time::timeout(TOOL_TIMEOUT, run)
         .await
         .map_err(|_| ProcessError::Tool { tool: tool.clone(), detail: "timed out".into() })?
@@ -176,15 +204,40 @@ fn os(s: &str) -> &std::ffi::OsStr {
 async fn video_packets(state: &AppState, file: &Path) -> Result<u64, ProcessError> {
     let out = run_tool(
         &state.config.ffprobe,
-        &[os("-v"), os("error"), os("-count_packets"), os("-select_streams"), os("v:0"), os("-show_entries"), os("stream=nb_read_packets"), os("-of"), os("csv=p=0"), file.as_os_str()],
+        &[
+            os("-v"),
+            os("error"),
+            os("-count_packets"),
+            os("-select_streams"),
+            os("v:0"),
+            os("-show_entries"),
+            os("stream=nb_read_packets"),
+            os("-of"),
+            os("csv=p=0"),
+            file.as_os_str(),
+        ],
     )
     .await?;
     Ok(out.lines().next().and_then(|l| l.trim().trim_end_matches(',').parse().ok()).unwrap_or(0))
 }
 
 async fn duration_s(state: &AppState, file: &Path) -> Result<f64, ProcessError> {
-    let out = run_tool(&state.config.ffprobe, &[os("-v"), os("error"), os("-show_entries"), os("format=duration"), os("-of"), os("csv=p=0"), file.as_os_str()]).await?;
-    out.trim().parse::<f64>().map_err(|_| ProcessError::Tool { tool: "ffprobe".into(), detail: format!("no duration in {out:?}") })
+    let out = run_tool(
+        &state.config.ffprobe,
+        &[
+            os("-v"),
+            os("error"),
+            os("-show_entries"),
+            os("format=duration"),
+            os("-of"),
+            os("csv=p=0"),
+            file.as_os_str(),
+        ],
+    )
+    .await?;
+    out.trim()
+        .parse::<f64>()
+        .map_err(|_| ProcessError::Tool { tool: "ffprobe".into(), detail: format!("no duration in {out:?}") })
 }
 
 /// Unix seconds in a recorded file's name (`{app}-{ts}.flv`), if any.
@@ -206,9 +259,17 @@ impl Drop for Cleanup {
 
 /// Turns the FLV into a stored MP4 + thumbnail and a `recordings` row.
 /// `Ok(None)`: nothing to keep (no video, or already done).
-pub async fn process_recording(state: &AppState, app: &str, flv: &Path, closed_at: i64) -> Result<Option<i64>, ProcessError> {
+pub async fn process_recording(
+    state: &AppState,
+    app: &str,
+    flv: &Path,
+    closed_at: i64,
+) -> Result<Option<i64>, ProcessError> {
     let source = flv.display().to_string();
-    let done: Option<(i64,)> = sqlx::query_as("SELECT id FROM recordings WHERE source_path = ?").bind(&source).fetch_optional(&state.db).await?;
+    let done: Option<(i64,)> = sqlx::query_as("SELECT id FROM recordings WHERE source_path = ?")
+        .bind(&source)
+        .fetch_optional(&state.db)
+        .await?;
     if let Some((id,)) = done {
         tracing::info!(%app, recording = id, "this file was already processed");
         return Ok(None);
@@ -229,11 +290,49 @@ pub async fn process_recording(state: &AppState, app: &str, flv: &Path, closed_a
     let jpg = work.join(format!("{stem}.jpg"));
     let _cleanup = Cleanup(vec![mp4.clone(), jpg.clone()]);
     let ff = &state.config.ffmpeg;
-    run_tool(ff, &[os("-nostdin"), os("-y"), os("-v"), os("error"), os("-i"), flv.as_os_str(), os("-map"), os("0"), os("-c"), os("copy"), os("-movflags"), os("+faststart"), mp4.as_os_str()]).await?;
+    run_tool(
+        ff,
+        &[
+            os("-nostdin"),
+            os("-y"),
+            os("-v"),
+            os("error"),
+            os("-i"),
+            flv.as_os_str(),
+            os("-map"),
+            os("0"),
+            os("-c"),
+            os("copy"),
+            os("-movflags"),
+            os("+faststart"),
+            mp4.as_os_str(),
+        ],
+    )
+    .await?;
     let duration = duration_s(state, &mp4).await?;
     // A frame 1 s in (or from the middle of a shorter recording).
     let at = format!("{:.3}", (duration / 2.0).min(1.0));
-    run_tool(ff, &[os("-nostdin"), os("-y"), os("-v"), os("error"), os("-ss"), os(&at), os("-i"), mp4.as_os_str(), os("-frames:v"), os("1"), os("-vf"), os("scale=320:-2"), os("-q:v"), os("4"), jpg.as_os_str()]).await?;
+    run_tool(
+        ff,
+        &[
+            os("-nostdin"),
+            os("-y"),
+            os("-v"),
+            os("error"),
+            os("-ss"),
+            os(&at),
+            os("-i"),
+            mp4.as_os_str(),
+            os("-frames:v"),
+            os("1"),
+            os("-vf"),
+            os("scale=320:-2"),
+            os("-q:v"),
+            os("4"),
+            jpg.as_os_str(),
+        ],
+    )
+    .await?;
     if tokio::fs::metadata(&jpg).await.map(|m| m.len() == 0).unwrap_or(true) {
         return Err(ProcessError::Tool { tool: "ffmpeg".into(), detail: "no thumbnail was written".into() });
     }

@@ -67,7 +67,8 @@ pub struct LocalStorage {
 
 impl LocalStorage {
     pub fn new(root: PathBuf) -> anyhow::Result<LocalStorage> {
-        std::fs::create_dir_all(&root).map_err(|e| anyhow::anyhow!("cannot create the recordings folder {}: {e}", root.display()))?;
+        std::fs::create_dir_all(&root)
+            .map_err(|e| anyhow::anyhow!("cannot create the recordings folder {}: {e}", root.display()))?;
         Ok(LocalStorage { root })
     }
 
@@ -96,7 +97,9 @@ impl Storage for LocalStorage {
     async fn put_file(&self, key: &str, from: &Path) -> Result<u64, StorageError> {
         let dest = self.path(key)?;
         if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|source| StorageError::Io { key: key.to_string(), source })?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|source| StorageError::Io { key: key.to_string(), source })?;
         }
         // Same filesystem: an atomic rename. Else copy to a temporary name, then rename.
         if tokio::fs::rename(from, &dest).await.is_err() {

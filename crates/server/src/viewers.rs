@@ -125,7 +125,8 @@ pub async fn require_channel(state: &AppState, app: &str) -> ApiResult<()> {
             return Err(no_channel(app));
         }
     }
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM channels WHERE app = ?").bind(app).fetch_optional(&state.db).await?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM channels WHERE app = ?").bind(app).fetch_optional(&state.db).await?;
     if found.is_some() {
         lock(&v.known).insert(app.to_string());
         lock(&v.unknown).remove(app);
@@ -152,7 +153,11 @@ async fn open_session(state: &AppState, app: &str) -> ApiResult<Option<i64>> {
             return Ok(*sid);
         }
     }
-    let sid: Option<i64> = sqlx::query_scalar("SELECT id FROM live_sessions WHERE app = ? AND ended_at IS NULL ORDER BY id DESC LIMIT 1").bind(app).fetch_optional(&state.db).await?;
+    let sid: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM live_sessions WHERE app = ? AND ended_at IS NULL ORDER BY id DESC LIMIT 1")
+            .bind(app)
+            .fetch_optional(&state.db)
+            .await?;
     lock(&state.viewers.sessions).insert(app.to_string(), (epoch, sid, Instant::now()));
     Ok(sid)
 }
@@ -164,13 +169,15 @@ async fn record_participant(state: &AppState, app: &str, user: &User) -> ApiResu
     if lock(&state.viewers.recorded).contains(&key) {
         return Ok(());
     }
-    sqlx::query("INSERT OR IGNORE INTO participants (live_session_id, user_sub, username, first_seen) VALUES (?, ?, ?, ?)")
-        .bind(sid)
-        .bind(&user.sub)
-        .bind(&user.username)
-        .bind(crate::identity::now_unix())
-        .execute(&state.db)
-        .await?;
+    sqlx::query(
+        "INSERT OR IGNORE INTO participants (live_session_id, user_sub, username, first_seen) VALUES (?, ?, ?, ?)",
+    )
+    .bind(sid)
+    .bind(&user.sub)
+    .bind(&user.username)
+    .bind(crate::identity::now_unix())
+    .execute(&state.db)
+    .await?;
     tracing::info!(app, live_session = sid, user = %user.username, "participant recorded");
     let mut rec = lock(&state.viewers.recorded);
     if rec.len() > 1_000_000 {
@@ -221,7 +228,11 @@ fn check_heartbeat(hb: &mut Heartbeat) -> ApiResult<()> {
         (status = 409, description = "The account already plays on the maximum number of devices", body = ErrorBody),
     )
 )]
-pub async fn heartbeat(State(state): State<AppState>, MaybeUser(user): MaybeUser, JsonBody(mut hb): JsonBody<Heartbeat>) -> ApiResult<axum::Json<HeartbeatAck>> {
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    JsonBody(mut hb): JsonBody<Heartbeat>,
+) -> ApiResult<axum::Json<HeartbeatAck>> {
     check_heartbeat(&mut hb)?;
     require_channel(&state, &hb.app).await?;
     let now = state.presence.now_ms();
@@ -252,7 +263,11 @@ pub async fn heartbeat(State(state): State<AppState>, MaybeUser(user): MaybeUser
         (status = 404, description = "No channel with that app", body = ErrorBody),
     )
 )]
-pub async fn stats(State(state): State<AppState>, _user: User, Path(app): Path<String>) -> ApiResult<axum::Json<StreamStats>> {
+pub async fn stats(
+    State(state): State<AppState>,
+    _user: User,
+    Path(app): Path<String>,
+) -> ApiResult<axum::Json<StreamStats>> {
     require_channel(&state, &app).await?;
     Ok(axum::Json(state.presence.stats(&app).await))
 }
@@ -271,11 +286,17 @@ pub async fn stats(State(state): State<AppState>, _user: User, Path(app): Path<S
         (status = 404, description = "No channel with that app", body = ErrorBody),
     )
 )]
-pub async fn viewers_live(State(state): State<AppState>, _user: User, Path(app): Path<String>) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+pub async fn viewers_live(
+    State(state): State<AppState>,
+    _user: User,
+    Path(app): Path<String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     require_channel(&state, &app).await?;
     let now = state.presence.count(&app).await;
     let rx = state.viewers.subscribe(&app, now);
-    let events = tokio_stream::wrappers::WatchStream::new(rx).map(|c| Ok(Event::default().event("viewers").json_data(c).unwrap_or_else(|_| Event::default().comment("unencodable"))));
+    let events = tokio_stream::wrappers::WatchStream::new(rx).map(|c| {
+        Ok(Event::default().event("viewers").json_data(c).unwrap_or_else(|_| Event::default().comment("unencodable")))
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
 }
 

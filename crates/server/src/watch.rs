@@ -33,7 +33,11 @@ use crate::AppState;
 )]
 pub async fn watch_page(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Html<String>> {
     crate::viewers::require_channel(&state, &app).await?;
-    let hls_url = format!("{}/{}.m3u8", state.config.ingest.hls_url.trim_end_matches('/'), mentorcast_api::client::urlencode(&app));
+    let hls_url = format!(
+        "{}/{}.m3u8",
+        state.config.ingest.hls_url.trim_end_matches('/'),
+        mentorcast_api::client::urlencode(&app)
+    );
     let cfg = serde_json::json!({
         "app": app,
         "hls_url": hls_url,
@@ -60,7 +64,14 @@ pub async fn hlsjs(State(state): State<AppState>) -> ApiResult<Response> {
         return Err(ApiErr::NotFound("hls.js is not configured on this server (hlsjs_path)".into()));
     };
     match tokio::fs::read(path).await {
-        Ok(body) => Ok(([(header::CONTENT_TYPE, "application/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()),
+        Ok(body) => Ok((
+            [
+                (header::CONTENT_TYPE, "application/javascript; charset=utf-8"),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            body,
+        )
+            .into_response()),
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "hls.js not readable");
             Err(ApiErr::NotFound("hls.js is not installed on this server (run scripts/deps.sh)".into()))

@@ -21,9 +21,14 @@ struct Keys {
 
 fn make_keys(dir: &std::path::Path) -> Keys {
     let key = dir.join("jwt.pem");
-    let ok = std::process::Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048").output().expect("openssl");
+    let ok =
+        std::process::Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048").output().expect("openssl");
     assert!(ok.status.success(), "openssl genrsa: {}", String::from_utf8_lossy(&ok.stderr));
-    let out = std::process::Command::new("openssl").args(["rsa", "-noout", "-modulus", "-in"]).arg(&key).output().expect("openssl");
+    let out = std::process::Command::new("openssl")
+        .args(["rsa", "-noout", "-modulus", "-in"])
+        .arg(&key)
+        .output()
+        .expect("openssl");
     let text = String::from_utf8(out.stdout).unwrap();
     let hex_n = text.trim().strip_prefix("Modulus=").expect("modulus");
     let n = hex::decode(hex_n).unwrap();
@@ -47,7 +52,8 @@ impl Server {
         let jwks = keys.jwks.clone();
         let jl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let jwks_port = jl.local_addr().unwrap().port();
-        let japp = axum::Router::new().route("/jwks.json", axum::routing::get(move || std::future::ready(axum::Json(jwks.clone()))));
+        let japp = axum::Router::new()
+            .route("/jwks.json", axum::routing::get(move || std::future::ready(axum::Json(jwks.clone()))));
         tokio::spawn(async move { axum::serve(jl, japp).await.unwrap() });
         let hlsjs = dir.path().join("hls.min.js");
         std::fs::write(&hlsjs, "/* hls.js stand-in */ var Hls = {};").unwrap();
@@ -98,14 +104,16 @@ hls_url = "http://127.0.0.1:8935/hls"
         if !live {
             return 0;
         }
-        let sid: i64 = sqlx::query_scalar("INSERT INTO live_sessions (channel_id, app, mentor_sub, started_at) VALUES (?, ?, ?, ?) RETURNING id")
-            .bind(id)
-            .bind(app)
-            .bind(format!("sub-mentor-{app}"))
-            .bind(now)
-            .fetch_one(&self.state.db)
-            .await
-            .unwrap();
+        let sid: i64 = sqlx::query_scalar(
+            "INSERT INTO live_sessions (channel_id, app, mentor_sub, started_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(id)
+        .bind(app)
+        .bind(format!("sub-mentor-{app}"))
+        .bind(now)
+        .fetch_one(&self.state.db)
+        .await
+        .unwrap();
         self.state.presence.start_stream(app).await;
         sid
     }
@@ -135,7 +143,13 @@ hls_url = "http://127.0.0.1:8935/hls"
 }
 
 fn hb(app: &str, id: &str, bitrate: u32, play: f64) -> Heartbeat {
-    Heartbeat { player_id: id.into(), app: app.into(), bitrate, play_time: play, agent: Agent { os: "Linux".into(), browser: "Firefox".into(), device: "desktop".into() } }
+    Heartbeat {
+        player_id: id.into(),
+        app: app.into(),
+        bitrate,
+        play_time: play,
+        agent: Agent { os: "Linux".into(), browser: "Firefox".into(), device: "desktop".into() },
+    }
 }
 
 /// Polls `f` every 50 ms until it returns Some, or panics after `timeout`.
@@ -194,11 +208,25 @@ async fn heartbeats_are_counted_and_expire_after_the_window() {
     // metrics: every accepted beat counted; the gauge follows the sweeper (within 1 s)
     let metrics_url = format!("{}/metrics", s.base);
     let m = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
-    let beats: u64 = m.lines().find_map(|l| l.strip_prefix("mentorcast_heartbeats_total ")).and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("{m}"));
+    let beats: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("mentorcast_heartbeats_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{m}"));
     assert!(beats >= 4, "{m}");
     wait_for(Duration::from_secs(1), "the active_viewers gauge to drop to 0", || {
         let url = metrics_url.clone();
-        async move { reqwest::get(&url).await.unwrap().text().await.unwrap().lines().any(|l| l == "mentorcast_active_viewers 0").then_some(()) }
+        async move {
+            reqwest::get(&url)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+                .lines()
+                .any(|l| l == "mentorcast_active_viewers 0")
+                .then_some(())
+        }
     })
     .await;
 }
@@ -220,8 +248,21 @@ async fn bad_heartbeats_and_unknown_apps() {
     assert_eq!(forged.heartbeat(&hb("room-b", "p1", 1, 0.0)).await.unwrap_err().status(), Some(401));
     // malformed bodies: 400 with the JSON error body
     let http = reqwest::Client::new();
-    for body in ["{", "[]", r#"{"playerId":"p"}"#, r#"{"playerId":"","app":"room-b"}"#, r#"{"playerId":"p","app":"room-b","playTime":-1}"#, r#"{"playerId":"p","app":"room-b","bitrate":-5}"#] {
-        let r = http.post(format!("{}/api/v1/heartbeat", s.base)).header("content-type", "application/json").body(body).send().await.unwrap();
+    for body in [
+        "{",
+        "[]",
+        r#"{"playerId":"p"}"#,
+        r#"{"playerId":"","app":"room-b"}"#,
+        r#"{"playerId":"p","app":"room-b","playTime":-1}"#,
+        r#"{"playerId":"p","app":"room-b","bitrate":-5}"#,
+    ] {
+        let r = http
+            .post(format!("{}/api/v1/heartbeat", s.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 400, "{body}");
         let e: mentorcast_api::ErrorBody = r.json().await.unwrap();
         assert_eq!(e.error, "bad_request");
@@ -238,8 +279,15 @@ async fn sse_pushes_each_change_within_a_second() {
     s.channel("room-c", true).await;
     let viewer = s.signed_in("mentor-room-c", &["mentor"]);
     let mut events = Box::pin(viewer.viewers_live("room-c").await.unwrap());
-    async fn next_of<S: futures_util::Stream<Item = Result<ViewerCount, ApiError>> + Unpin>(events: &mut S, timeout: Duration) -> ViewerCount {
-        tokio::time::timeout(timeout, events.next()).await.expect("no SSE event in time").expect("SSE ended").expect("SSE error")
+    async fn next_of<S: futures_util::Stream<Item = Result<ViewerCount, ApiError>> + Unpin>(
+        events: &mut S,
+        timeout: Duration,
+    ) -> ViewerCount {
+        tokio::time::timeout(timeout, events.next())
+            .await
+            .expect("no SSE event in time")
+            .expect("SSE ended")
+            .expect("SSE error")
     }
     // the first event comes at once
     assert_eq!(next_of(&mut events, Duration::from_secs(1)).await, ViewerCount { active: 0, peak: 0, total: 0 });
@@ -265,7 +313,12 @@ async fn sse_pushes_each_change_within_a_second() {
     }
     assert!(silent.elapsed() < Duration::from_secs(3), "{:?}", silent.elapsed());
     // the raw wire format
-    let r = reqwest::Client::new().get(format!("{}/api/v1/streams/room-c/viewers/live", s.base)).bearer_auth(s.token("x", &["admin"])).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/streams/room-c/viewers/live", s.base))
+        .bearer_auth(s.token("x", &["admin"]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let mut body = r.bytes_stream();
     let first = tokio::time::timeout(Duration::from_secs(1), body.next()).await.unwrap().unwrap().unwrap();
@@ -293,7 +346,12 @@ async fn two_devices_per_account_and_participants() {
     let st = alice.stream_stats("room-d").await.unwrap();
     assert_eq!(st.active, 3);
     // signed-in viewers of the live session are its participants (once each); anonymous ones are not
-    let who: Vec<(String, String)> = sqlx::query_as("SELECT user_sub, username FROM participants WHERE live_session_id = ? ORDER BY username").bind(sid).fetch_all(&s.state.db).await.unwrap();
+    let who: Vec<(String, String)> =
+        sqlx::query_as("SELECT user_sub, username FROM participants WHERE live_session_id = ? ORDER BY username")
+            .bind(sid)
+            .fetch_all(&s.state.db)
+            .await
+            .unwrap();
     assert_eq!(who, vec![("sub-alice".to_string(), "alice".to_string()), ("sub-bob".to_string(), "bob".to_string())]);
     // once the phone is silent for the window, the tablet may play
     let alice2 = alice.clone();
@@ -315,11 +373,22 @@ async fn participants_only_while_live() {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM participants").fetch_one(&s.state.db).await.unwrap();
     assert_eq!(n, 0);
     // the stream goes live (a session row, then start_stream as the on_publish hook does): the next beat records her
-    let cid: i64 = sqlx::query_scalar("SELECT id FROM channels WHERE app = 'room-f'").fetch_one(&s.state.db).await.unwrap();
-    let sid: i64 = sqlx::query_scalar("INSERT INTO live_sessions (channel_id, app, mentor_sub, started_at) VALUES (?, 'room-f', 'm', 0) RETURNING id").bind(cid).fetch_one(&s.state.db).await.unwrap();
+    let cid: i64 =
+        sqlx::query_scalar("SELECT id FROM channels WHERE app = 'room-f'").fetch_one(&s.state.db).await.unwrap();
+    let sid: i64 = sqlx::query_scalar(
+        "INSERT INTO live_sessions (channel_id, app, mentor_sub, started_at) VALUES (?, 'room-f', 'm', 0) RETURNING id",
+    )
+    .bind(cid)
+    .fetch_one(&s.state.db)
+    .await
+    .unwrap();
     s.state.presence.start_stream("room-f").await;
     s.signed_in("carol", &["mentee"]).heartbeat(&hb("room-f", "c1", 1, 0.0)).await.unwrap();
-    let who: Vec<String> = sqlx::query_scalar("SELECT username FROM participants WHERE live_session_id = ?").bind(sid).fetch_all(&s.state.db).await.unwrap();
+    let who: Vec<String> = sqlx::query_scalar("SELECT username FROM participants WHERE live_session_id = ?")
+        .bind(sid)
+        .fetch_all(&s.state.db)
+        .await
+        .unwrap();
     assert_eq!(who, vec!["carol".to_string()]);
 }
 
@@ -343,7 +412,8 @@ async fn watch_page_and_hlsjs() {
     assert!(js.text().await.unwrap().contains("hls.js stand-in"));
     // the API is described
     let doc: serde_json::Value = reqwest::get(format!("{}/openapi.json", s.base)).await.unwrap().json().await.unwrap();
-    for p in ["/api/v1/heartbeat", "/api/v1/streams/{app}/stats", "/api/v1/streams/{app}/viewers/live", "/watch/{app}"] {
+    for p in ["/api/v1/heartbeat", "/api/v1/streams/{app}/stats", "/api/v1/streams/{app}/viewers/live", "/watch/{app}"]
+    {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from /openapi.json");
     }
 }

@@ -201,8 +201,13 @@ impl Analyzer {
             // No sequence header yet: the frame may still carry its own SPS/PPS (Annex-B style).
             match new_h264_decoder() {
                 Ok(decoder) => {
-                    self.video =
-                        Some(VideoState { decoder, params: Vec::new(), params_fed: true, pending: Vec::new(), profile: None })
+                    self.video = Some(VideoState {
+                        decoder,
+                        params: Vec::new(),
+                        params_fed: true,
+                        pending: Vec::new(),
+                        profile: None,
+                    })
                 }
                 Err(e) => {
                     warn!("cannot create the H.264 decoder: {e}");
@@ -503,7 +508,9 @@ impl Analyzer {
         };
 
         let (video_codec, video_level) = match self.video.as_ref().and_then(|v| v.profile) {
-            Some((idc, flags, level)) => (Some(format!("h264 {}", profile_name(idc, flags))), Some(level_name(level, idc, flags))),
+            Some((idc, flags, level)) => {
+                (Some(format!("h264 {}", profile_name(idc, flags))), Some(level_name(level, idc, flags)))
+            }
             None if !self.video_times.is_empty() => (Some("h264".to_string()), None),
             None => (None, None),
         };
@@ -630,7 +637,13 @@ pub(crate) fn analyze_window(mono: &[f32], rate: u32, start_ms: f64) -> AudioWin
             let mags: Vec<f64> = spectrum.iter().map(|c| c.norm()).collect();
             // Skip DC and the lowest bins (below ~20 Hz).
             let lo = ((20.0 * n as f64 / rate as f64).ceil() as usize).max(1);
-            if let Some((k, _)) = mags.iter().enumerate().skip(lo).take(mags.len().saturating_sub(lo + 1)).max_by(|a, b| a.1.total_cmp(b.1)) {
+            if let Some((k, _)) = mags
+                .iter()
+                .enumerate()
+                .skip(lo)
+                .take(mags.len().saturating_sub(lo + 1))
+                .max_by(|a, b| a.1.total_cmp(b.1))
+            {
                 // Parabolic interpolation on log magnitudes (Hann: accurate to a small fraction of a bin).
                 let (a, b, c) = (mags[k - 1].max(1e-12).ln(), mags[k].max(1e-12).ln(), mags[k + 1].max(1e-12).ln());
                 let denom = a - 2.0 * b + c;

@@ -2,7 +2,9 @@
 
 use super::*;
 use bytes::Bytes;
-use fdk_aac::enc::{AudioObjectType, BitRate as AacBitRate, ChannelMode, Encoder as AacEncoder, EncoderParams, Transport};
+use fdk_aac::enc::{
+    AudioObjectType, BitRate as AacBitRate, ChannelMode, Encoder as AacEncoder, EncoderParams, Transport,
+};
 use mentorcast_engine::flv::{self, Tag};
 use mentorcast_media::{MediaClock, SyntheticAudio, SyntheticVideo};
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode};
@@ -220,31 +222,42 @@ fn clean_flv_reads_every_frame_and_zero_offset() {
 
 #[test]
 fn lost_and_duplicated_frames_and_a_shifted_audio_track() {
-    let lost = verify_flv_bytes(&build_flv(&FlvCase { drop: 45..75, ..Default::default() }), VerifyOptions::default()).unwrap();
+    let lost = verify_flv_bytes(&build_flv(&FlvCase { drop: 45..75, ..Default::default() }), VerifyOptions::default())
+        .unwrap();
     eprintln!("lost: {}", show(&lost));
     assert_eq!(lost.frames_lost, 30);
     assert_eq!(lost.frames_received, 90);
     assert_eq!(lost.frames_duplicated, 0);
 
-    let dup = verify_flv_bytes(&build_flv(&FlvCase { duplicate: Some(50), ..Default::default() }), VerifyOptions { fps: Some(30) })
-        .unwrap();
+    let dup = verify_flv_bytes(
+        &build_flv(&FlvCase { duplicate: Some(50), ..Default::default() }),
+        VerifyOptions { fps: Some(30) },
+    )
+    .unwrap();
     eprintln!("duplicated: {}", show(&dup));
     assert!(dup.frames_duplicated >= 1);
     assert_eq!(dup.frames_lost, 0);
 
-    let late = verify_flv_bytes(&build_flv(&FlvCase { audio_shift_ms: Some(100), ..Default::default() }), VerifyOptions::default())
-        .unwrap();
+    let late = verify_flv_bytes(
+        &build_flv(&FlvCase { audio_shift_ms: Some(100), ..Default::default() }),
+        VerifyOptions::default(),
+    )
+    .unwrap();
     eprintln!("audio +100 ms: {}", show(&late));
     let off = late.av_offset_ms.expect("pairs");
     assert!((off - 100.0).abs() <= 5.0, "offset {off}");
 
-    let early = verify_flv_bytes(&build_flv(&FlvCase { audio_shift_ms: Some(-40), ..Default::default() }), VerifyOptions::default())
-        .unwrap();
+    let early = verify_flv_bytes(
+        &build_flv(&FlvCase { audio_shift_ms: Some(-40), ..Default::default() }),
+        VerifyOptions::default(),
+    )
+    .unwrap();
     let off = early.av_offset_ms.expect("pairs");
     assert!((off + 40.0).abs() <= 5.0, "offset {off}");
 
-    let silent = verify_flv_bytes(&build_flv(&FlvCase { audio_shift_ms: None, ..Default::default() }), VerifyOptions::default())
-        .unwrap();
+    let silent =
+        verify_flv_bytes(&build_flv(&FlvCase { audio_shift_ms: None, ..Default::default() }), VerifyOptions::default())
+            .unwrap();
     assert_eq!(silent.audio_codec, None);
     assert_eq!(silent.av_offset_ms, None);
     assert_eq!(silent.frames_lost, 0);
@@ -273,7 +286,14 @@ fn a_dropped_reference_frame_costs_the_rest_of_its_gop() {
 }
 
 /// Pipes 1280x720 synthetic frames (and optionally the synthetic audio) into ffmpeg.
-fn ffmpeg(dir: &std::path::Path, out: &str, seconds: u64, with_audio: bool, vf: &str, extra: &[&str]) -> std::path::PathBuf {
+fn ffmpeg(
+    dir: &std::path::Path,
+    out: &str,
+    seconds: u64,
+    with_audio: bool,
+    vf: &str,
+    extra: &[&str],
+) -> std::path::PathBuf {
     let (w, h, fps) = (1280u32, 720u32, 30u32);
     let audio_path = dir.join("audio.s16le");
     if with_audio {
@@ -360,7 +380,10 @@ fn garbage_and_truncated_input_never_panic() {
     assert!(matches!(verify_file(&p, VerifyOptions::default()), Err(VerifyError::UnknownFormat)));
     std::fs::write(&p, b"").unwrap();
     assert!(matches!(verify_file(&p, VerifyOptions::default()), Err(VerifyError::UnknownFormat)));
-    assert!(matches!(verify_file(dir.path().join("missing.flv"), VerifyOptions::default()), Err(VerifyError::NotFound(_))));
+    assert!(matches!(
+        verify_file(dir.path().join("missing.flv"), VerifyOptions::default()),
+        Err(VerifyError::NotFound(_))
+    ));
 
     // A valid file cut anywhere: an error or a partial report.
     let flv = build_flv(&FlvCase { seconds: 2, ..Default::default() });
@@ -409,7 +432,11 @@ fn garbage_and_truncated_input_never_panic() {
         .map(|i| {
             let len = rnd() as usize % 64;
             let body: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
-            Tag { kind: [flv::TAG_AUDIO, flv::TAG_VIDEO, 18, 3][i % 4], timestamp_ms: i as u32 * 10, body: Bytes::from(body) }
+            Tag {
+                kind: [flv::TAG_AUDIO, flv::TAG_VIDEO, 18, 3][i % 4],
+                timestamp_ms: i as u32 * 10,
+                body: Bytes::from(body),
+            }
         })
         .collect();
     let _ = verify_flv_bytes(&flv::write_file(&random, true, true), VerifyOptions::default());
@@ -419,7 +446,11 @@ fn garbage_and_truncated_input_never_panic() {
     for i in 0..100u32 {
         let nal: Vec<u8> = (0..(rnd() % 400) as usize).map(|_| rnd() as u8).collect();
         let nal = [&[0x65u8][..], &nal].concat();
-        fuzz.push(Tag { kind: flv::TAG_VIDEO, timestamp_ms: i * 33, body: flv::video_nalus(i % 10 == 0, 0, [&nal[..]]) });
+        fuzz.push(Tag {
+            kind: flv::TAG_VIDEO,
+            timestamp_ms: i * 33,
+            body: flv::video_nalus(i % 10 == 0, 0, [&nal[..]]),
+        });
         let aac: Vec<u8> = (0..(rnd() % 300) as usize).map(|_| rnd() as u8).collect();
         fuzz.push(Tag { kind: flv::TAG_AUDIO, timestamp_ms: i * 21, body: flv::audio_frame(&aac) });
     }
@@ -565,7 +596,8 @@ async fn rtmp_play_through_nginx_rtmp() {
 fn audio_window_finds_the_tone_frequency_and_level() {
     // 660 Hz at -12 dBFS peak (-15 dBFS RMS) for one second.
     let amp = 10f64.powf(-12.0 / 20.0);
-    let mono: Vec<f32> = (0..48_000).map(|n| (amp * (std::f64::consts::TAU * 660.0 * n as f64 / 48_000.0).sin()) as f32).collect();
+    let mono: Vec<f32> =
+        (0..48_000).map(|n| (amp * (std::f64::consts::TAU * 660.0 * n as f64 / 48_000.0).sin()) as f32).collect();
     let w = crate::analyze_window(&mono, 48_000, 0.0);
     let f = w.dominant_hz.unwrap();
     assert!((f - 660.0).abs() < 0.5, "dominant {f} Hz");
