@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::error::ServerError;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerConfig {
     /// Where to listen, e.g. `127.0.0.1:8940`.
@@ -145,14 +147,94 @@ fn default_max_devices() -> usize {
 }
 
 impl ServerConfig {
-    pub fn load(path: &Path) -> anyhow::Result<ServerConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let cfg: ServerConfig = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{} is not a valid server config: {e}", path.display()))?;
-        Ok(cfg)
+    /// Reads and checks the config file at `path`.
+    pub fn load(path: &Path) -> Result<ServerConfig, ServerError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ServerError::ConfigRead { path: path.to_path_buf(), source })?;
+        toml::from_str(&text)
+            .map_err(|e| ServerError::Config { path: path.to_path_buf(), detail: toml_error_detail(&text, &e) })
     }
 
     pub fn public_url(&self) -> &str {
         self.public_url.trim_end_matches('/')
+    }
+}
+
+/// What is wrong in a config file and where (line, column), without the file's
+/// text: toml's own report quotes the offending line, and serde's names the
+/// value it did not expect; either may be a secret (`hooks.secret`,
+/// `media.signing_key`).
+fn toml_error_detail(text: &str, e: &toml::de::Error) -> String {
+    let what = without_value(&e.message().trim().replace('\n', "; "));
+    let Some(before) = e.span().and_then(|s| text.get(..s.start)) else { return what };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{what} (line {line}, column {column})")
+}
+
+/// serde's "invalid type: string \"x\", expected u64" without the value:
+/// "invalid type: string, expected u64". Other messages are kept whole.
+fn without_value(message: &str) -> String {
+    let kind_at = ["invalid type: ", "invalid value: "].iter().find(|p| message.starts_with(**p)).map(|p| p.len());
+    let (Some(kind_at), Some(expected)) = (kind_at, message.rfind(", expected")) else { return message.to_string() };
+    // "integer `5`", "string \"x\"": the value starts at the first quote after its kind.
+    match message.get(kind_at..expected).and_then(|kind| kind.find(['`', '"'])) {
+        Some(quote) => format!("{}{}", message[..kind_at + quote].trim_end(), &message[expected..]),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+listen = "127.0.0.1:8940"
+public_url = "http://127.0.0.1:8940"
+database_url = "sqlite://db.sqlite"
+data_dir = "data"
+[cognito]
+region = "eu-west-1"
+user_pool_id = "eu-west-1_TestPool"
+client_id = "c"
+[ingest]
+rtmp_url = "rtmp://127.0.0.1:1935"
+hls_url = "http://127.0.0.1:8935/hls"
+"#;
+
+    fn load(text: &str) -> Result<ServerConfig, ServerError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.toml");
+        std::fs::write(&path, text).unwrap();
+        ServerConfig::load(&path)
+    }
+
+    #[test]
+    fn loads_with_defaults() {
+        let cfg = load(GOOD).unwrap();
+        assert_eq!(cfg.listen.port(), 8940);
+        assert!(cfg.hooks.loopback_only && cfg.hooks.secret.is_none());
+        assert_eq!(cfg.media.url_ttl_s, 3600);
+    }
+
+    #[test]
+    fn errors_say_where_without_quoting_secrets() {
+        for (extra, line) in [
+            ("[hooks]\nsecret = 73519264\n", 14),
+            ("[media]\nsigning_key = \"k3y-73519264\"\nurl_ttl_s = \"x-73519264\"\n", 15),
+            ("[hooks]\nsecret = \"73519264\n", 14),
+        ] {
+            let e = load(&format!("{GOOD}{extra}")).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, ServerError::Config { .. }), "{msg}");
+            assert!(!msg.contains("73519264"), "{msg}");
+            assert!(msg.contains(&format!("line {line},")), "{msg}");
+        }
+        let e = load("listen = 1").unwrap_err().to_string();
+        assert!(e.contains("invalid type: integer, expected"), "{e}");
+        assert!(matches!(
+            ServerConfig::load(Path::new("/nonexistent/server.toml")),
+            Err(ServerError::ConfigRead { .. })
+        ));
     }
 }

@@ -1,6 +1,14 @@
-//! Every error the API answers with: a status and a JSON [`ErrorBody`] with a
-//! stable code and one sentence. Bad input is 4xx, never 500; internal
-//! failures are logged (without secrets) and answered with a generic 500.
+//! The server's errors.
+//!
+//! - [`ApiErr`]: every error the API answers with: a status and a JSON
+//!   [`ErrorBody`] with a stable code and one sentence. Bad input is 4xx, never
+//!   500; internal failures are logged (without secrets) and answered with a
+//!   generic 500.
+//! - [`ServerError`]: why the server could not start (config, database,
+//!   storage, listening socket) or stopped serving.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -117,4 +125,61 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Que
             Err(_) => Err(ApiErr::BadRequest("bad query string".into())),
         }
     }
+}
+
+/// Why the server could not start, or stopped serving. Each message names the
+/// file, folder, URL or address at fault (the cause is the error's `source`)
+/// and never carries a secret: not the hook secret nor the signing key, and a
+/// password in `database_url` shows as `***`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The config file could not be read.
+    #[error("cannot read the server config {}", path.display())]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML, or a key is missing or of the wrong type.
+    /// `detail` says what and where (line, column), without the file's text.
+    #[error("{} is not a valid server config: {detail}", path.display())]
+    Config { path: PathBuf, detail: String },
+    /// `database_url` is not a SQLite URL.
+    #[error("database_url {url:?} is not a SQLite URL")]
+    DatabaseUrl {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database could not be opened (or created).
+    #[error("cannot open the database {url}")]
+    Database {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The migrations in `migrations/` could not be applied.
+    #[error("cannot migrate the database {url}")]
+    Migrate {
+        url: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// The recording storage's folder could not be created.
+    #[error("cannot create the recordings folder {}", path.display())]
+    Storage {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The listening socket could not be set up.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP server stopped with an error.
+    #[error("serving HTTP failed")]
+    Serve(#[source] std::io::Error),
 }

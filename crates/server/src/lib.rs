@@ -37,6 +37,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use config::ServerConfig;
+pub use error::ServerError;
 
 /// Everything a handler can reach.
 #[derive(Clone)]
@@ -82,7 +83,7 @@ impl utoipa::Modify for BearerScheme {
 }
 
 /// Opens the database, builds the state and the background tasks.
-pub async fn state(config: ServerConfig) -> anyhow::Result<AppState> {
+pub async fn state(config: ServerConfig) -> Result<AppState, ServerError> {
     let config = Arc::new(config);
     let db = db::open(&config.database_url).await?;
     let c = &config.cognito;
@@ -134,11 +135,14 @@ pub fn router(state: AppState) -> Router {
 /// with tokio's default (1024), a crowd of viewers connecting at once overflows
 /// it, the kernel drops SYNs, and those clients wait a whole second to retry
 /// (what the heartbeat bench ran into at 15,000 viewers).
-pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
+pub fn listen(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+    let bind = || {
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(4096)
+    };
+    bind().map_err(|source| ServerError::Bind { addr, source })
 }
 
 /// Starts the background tasks (presence sweeper, ingest config) and serves until `shutdown` resolves.
@@ -146,10 +150,9 @@ pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     viewers::spawn_sweeper(state.clone());
     ingest::sync_all(&state).await;
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
-    Ok(())
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve)
 }

@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let listen = config.listen;
         let state = mentorcast_server::state(config).await?;
-        let listener = mentorcast_server::listen(listen).with_context(|| format!("cannot listen on {listen}"))?;
+        let listener = mentorcast_server::listen(listen)?;
         tracing::info!(%listen, "mentorcast-server listening");
         let shutdown = async {
             let mut term =
@@ -46,6 +46,7 @@ fn main() -> anyhow::Result<()> {
             }
             tracing::info!("shutting down");
         };
-        mentorcast_server::serve(state, listener, shutdown).await
+        mentorcast_server::serve(state, listener, shutdown).await?;
+        Ok(())
     })
 }

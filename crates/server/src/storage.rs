@@ -8,6 +8,8 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
+use crate::error::ServerError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The key is empty, absolute, has `..` or characters outside `[A-Za-z0-9._/-]`.
@@ -66,10 +68,12 @@ pub struct LocalStorage {
 }
 
 impl LocalStorage {
-    pub fn new(root: PathBuf) -> anyhow::Result<LocalStorage> {
-        std::fs::create_dir_all(&root)
-            .map_err(|e| anyhow::anyhow!("cannot create the recordings folder {}: {e}", root.display()))?;
-        Ok(LocalStorage { root })
+    /// Storage in the folder `root`, created when missing.
+    pub fn new(root: PathBuf) -> Result<LocalStorage, ServerError> {
+        match std::fs::create_dir_all(&root) {
+            Ok(()) => Ok(LocalStorage { root }),
+            Err(source) => Err(ServerError::Storage { path: root, source }),
+        }
     }
 
     pub fn root(&self) -> &Path {
