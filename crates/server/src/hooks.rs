@@ -13,7 +13,8 @@
 //!   `relay=` argument carries the hook secret) for a channel that is live.
 //! - `on_publish_done`: the live session ends with the viewer statistics.
 //! - `on_record_done`: the FLV becomes an MP4 (remux, faststart) plus a JPEG
-//!   thumbnail, stored through [`crate::storage`], in the background.
+//!   thumbnail, stored through [`crate::storage`], in the background
+//!   ([`crate::processing`]).
 //!
 //! Access: `hooks.secret` must be the `secret` query argument, and with
 //! `hooks.loopback_only` the caller must be on loopback; else 403.
@@ -32,6 +33,7 @@ use crate::channels::{by_app, ct_eq, valid_app};
 use crate::error::{ApiErr, ApiResult};
 use crate::identity::now_unix;
 use crate::ingest::LiveEntry;
+use crate::processing::process_recording;
 use crate::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -40,6 +42,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(on_publish_done))
         .routes(routes!(on_record_done))
         .routes(routes!(on_relay))
+        // `GET /store-live` is the recordings listing: the path is shared with recordings.rs.
+        .routes(routes!(store_live_publish))
 }
 
 /// The form nginx-rtmp posts (unknown fields ignored).
@@ -327,7 +331,7 @@ pub async fn on_record_done(State(state): State<AppState>, hook: Hook) -> ApiRes
     let closed_at = now_unix();
     let st = state.clone();
     tokio::spawn(async move {
-        match crate::recordings::process_recording(&st, &app, &path, closed_at).await {
+        match process_recording(&st, &app, &path, closed_at).await {
             Ok(Some(id)) => {
                 st.metrics.hook("record_done", "accepted");
                 tracing::info!(%app, recording = id, "recording stored");

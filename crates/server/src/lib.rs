@@ -9,6 +9,7 @@
 //! - identity: who is calling (Cognito ID/access token via JWKS)
 //! - channels, ingest: a mentor's channel, its key, and the ingest's application for it
 //! - hooks: what nginx-rtmp calls; live sessions
+//! - processing: a finished recording (FLV) made into a stored MP4 + thumbnail
 //! - storage, media, recordings: where recordings live, signed range-served URLs, the listings
 //! - presence, viewers, watch: heartbeats, counts, stats, SSE, the watch page
 //! - metrics, openapi, error, db, config
@@ -23,6 +24,7 @@ pub mod ingest;
 pub mod media;
 pub mod metrics;
 pub mod presence;
+pub mod processing;
 pub mod recordings;
 pub mod storage;
 pub mod viewers;
