@@ -85,7 +85,7 @@ pub struct Agent {
     pub device: String,
 }
 
-/// A player's heartbeat, sent about every 750 ms while it plays (CONTEXT §2).
+/// A player's heartbeat, as the platform's players send it: about every 750 ms while they play.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(rename_all = "camelCase")]

@@ -1,4 +1,4 @@
-//! What nginx-rtmp calls (CONTEXT §5): form POSTs with `call, app, name (the
+//! What the ingest (nginx-rtmp) calls: form POSTs with `call, app, name (the
 //! stream key), addr, clientid, tcurl, …`; only 2xx accepts, 3xx redirects.
 //!
 //! - `on_publish` (and the platform's original `POST /store-live?appName=`):

@@ -1,6 +1,6 @@
-//! `mentorcast-server`: the reference backend of the mentoring platform
-//! (CONTEXT §1–2): channels with secret stream keys, the ingest's hooks
-//! (nginx-rtmp `on_publish`, `on_publish_done`, `on_record_done`, and the
+//! `mentorcast-server`: the reference backend of the mentoring platform:
+//! channels with secret stream keys, the ingest's hooks (nginx-rtmp
+//! `on_publish`, `on_publish_done`, `on_record_done`, and the platform's
 //! original `POST /store-live`), recordings (MP4 + thumbnail, signed URLs with
 //! range requests), live viewer counts from heartbeats (pushed over SSE), a
 //! watch page, `/openapi.json`, `/metrics` and `/healthz`.

@@ -1,4 +1,4 @@
-//! Who is watching: live presence from player heartbeats (CONTEXT §2).
+//! Who is watching: live presence from player heartbeats, as the platform counts its viewers.
 //!
 //! Per stream (app): every player ordered by the time of its last heartbeat
 //! (`BTreeSet<(ms, playerId)>`) plus its latest heartbeat; a player is active

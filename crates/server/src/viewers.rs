@@ -1,4 +1,4 @@
-//! Live viewers: heartbeats in, counts and statistics out (CONTEXT §2).
+//! Live viewers: the players' heartbeats in, the platform's viewer counts and statistics out.
 //!
 //! - `POST /api/v1/heartbeat`: anyone may send one (anonymous players count as
 //!   viewers); a token, when sent, must be valid, and then the account is held
