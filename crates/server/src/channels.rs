@@ -108,15 +108,18 @@ pub async fn get_or_create(state: &AppState, user: &User) -> ApiResult<(ChannelR
     let now = now_unix();
     for n in 1..=1000u32 {
         let app = if n == 1 { base.clone() } else { format!("{base}-{n}") };
-        let r = sqlx::query("INSERT INTO channels (mentor_sub, mentor_username, app, stream_key, key_issued_at, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&user.sub)
-            .bind(&user.username)
-            .bind(&app)
-            .bind(new_key())
-            .bind(now)
-            .bind(now)
-            .execute(&state.db)
-            .await;
+        let r = sqlx::query(
+            "INSERT INTO channels (mentor_sub, mentor_username, app, stream_key, key_issued_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&user.sub)
+        .bind(&user.username)
+        .bind(&app)
+        .bind(new_key())
+        .bind(now)
+        .bind(now)
+        .execute(&state.db)
+        .await;
         match r {
             Ok(_) => {
                 let row = by_mentor(&state.db, &user.sub)
@@ -178,7 +181,8 @@ pub async fn get_channel(State(state): State<AppState>, user: User) -> ApiResult
     Ok(axum::Json(to_api(&state, &row)))
 }
 
-/// A new stream key for the signed-in mentor's channel; the old one is refused from now on. No body is needed (any is ignored).
+/// A new stream key for the signed-in mentor's channel; the old one is refused from now on.
+/// No body is needed (any is ignored).
 #[utoipa::path(
     post,
     path = "/api/v1/channel/rotate-key",

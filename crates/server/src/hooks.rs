@@ -179,7 +179,13 @@ pub async fn publish(state: &AppState, app: &str, form: &HookForm) -> ApiResult<
     state.presence.start_stream(app).await;
     state.metrics.active_streams.inc();
     state.metrics.hook("publish", "accepted");
-    tracing::info!(%app, session = session_id, mentor = %ch.mentor_username, addr = form.addr.as_deref().unwrap_or(""), "publish accepted");
+    tracing::info!(
+        %app,
+        session = session_id,
+        mentor = %ch.mentor_username,
+        addr = form.addr.as_deref().unwrap_or(""),
+        "publish accepted"
+    );
     Ok(rename_to(app))
 }
 
@@ -189,10 +195,20 @@ pub async fn publish(state: &AppState, app: &str, form: &HookForm) -> ApiResult<
     path = "/hooks/on_publish",
     tag = "hooks",
     params(("secret" = Option<String>, Query, description = "The hook secret (hooks.secret)")),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "nginx-rtmp's form: call, app, name (the stream key), addr, clientid, tcurl, …"),
+    request_body(
+        content_type = "application/x-www-form-urlencoded",
+        description = "nginx-rtmp's form: call, app, name (the stream key), addr, clientid, tcurl, …"
+    ),
     responses(
-        (status = 302, description = "Accepted; `Location: {app}` renames the stream so the key appears in no file or URL"),
-        (status = 403, description = "Stream key rejected, or not called by the ingest", body = mentorcast_api::ErrorBody)
+        (
+            status = 302,
+            description = "Accepted; `Location: {app}` renames the stream so the key appears in no file or URL"
+        ),
+        (
+            status = 403,
+            description = "Stream key rejected, or not called by the ingest",
+            body = mentorcast_api::ErrorBody
+        )
     )
 )]
 pub async fn on_publish(State(state): State<AppState>, hook: Hook) -> ApiResult<Response> {
@@ -205,11 +221,18 @@ pub async fn on_publish(State(state): State<AppState>, hook: Hook) -> ApiResult<
     post,
     path = "/store-live",
     tag = "hooks",
-    params(("appName" = Option<String>, Query, description = "The channel's app (else the form's `app`)"), ("secret" = Option<String>, Query, description = "The hook secret")),
+    params(
+        ("appName" = Option<String>, Query, description = "The channel's app (else the form's `app`)"),
+        ("secret" = Option<String>, Query, description = "The hook secret")
+    ),
     request_body(content_type = "application/x-www-form-urlencoded", description = "As on_publish"),
     responses(
         (status = 302, description = "Accepted (as on_publish)"),
-        (status = 403, description = "Stream key rejected, or not called by the ingest", body = mentorcast_api::ErrorBody)
+        (
+            status = 403,
+            description = "Stream key rejected, or not called by the ingest",
+            body = mentorcast_api::ErrorBody
+        )
     )
 )]
 pub async fn store_live_publish(State(state): State<AppState>, hook: Hook) -> ApiResult<Response> {
@@ -223,8 +246,14 @@ pub async fn store_live_publish(State(state): State<AppState>, hook: Hook) -> Ap
     path = "/hooks/on_relay",
     tag = "hooks",
     params(("secret" = Option<String>, Query, description = "The hook secret")),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "nginx-rtmp's form; `name` is the channel's app, `relay` the proof"),
-    responses((status = 200, description = "Accepted"), (status = 403, description = "Not nginx's push of a live channel", body = mentorcast_api::ErrorBody))
+    request_body(
+        content_type = "application/x-www-form-urlencoded",
+        description = "nginx-rtmp's form; `name` is the channel's app, `relay` the proof"
+    ),
+    responses(
+        (status = 200, description = "Accepted"),
+        (status = 403, description = "Not nginx's push of a live channel", body = mentorcast_api::ErrorBody)
+    )
 )]
 pub async fn on_relay(State(state): State<AppState>, hook: Hook) -> ApiResult<StatusCode> {
     let app = hook.form.name.clone().unwrap_or_default();
@@ -266,14 +295,17 @@ pub async fn end_session(state: &AppState, app: &str, clientid: Option<&str>) ->
     let mut stats = state.presence.stats(app).await;
     stats.live = false;
     let json = serde_json::to_string(&stats).map_err(ApiErr::internal)?;
-    sqlx::query("UPDATE live_sessions SET ended_at = ?, viewers_total = ?, viewers_peak = ?, stats_json = ? WHERE app = ? AND ended_at IS NULL")
-        .bind(now_unix())
-        .bind(stats.total as i64)
-        .bind(stats.peak as i64)
-        .bind(json)
-        .bind(app)
-        .execute(&state.db)
-        .await?;
+    sqlx::query(
+        "UPDATE live_sessions SET ended_at = ?, viewers_total = ?, viewers_peak = ?, stats_json = ? \
+         WHERE app = ? AND ended_at IS NULL",
+    )
+    .bind(now_unix())
+    .bind(stats.total as i64)
+    .bind(stats.peak as i64)
+    .bind(json)
+    .bind(app)
+    .execute(&state.db)
+    .await?;
     state.ingest.clear_live(app);
     state.presence.end_stream(app).await;
     state.metrics.active_streams.dec();
@@ -288,7 +320,10 @@ pub async fn end_session(state: &AppState, app: &str, clientid: Option<&str>) ->
     tag = "hooks",
     params(("secret" = Option<String>, Query, description = "The hook secret")),
     request_body(content_type = "application/x-www-form-urlencoded", description = "nginx-rtmp's form"),
-    responses((status = 200, description = "Done"), (status = 403, description = "Not called by the ingest", body = mentorcast_api::ErrorBody))
+    responses(
+        (status = 200, description = "Done"),
+        (status = 403, description = "Not called by the ingest", body = mentorcast_api::ErrorBody)
+    )
 )]
 pub async fn on_publish_done(State(state): State<AppState>, hook: Hook) -> ApiResult<StatusCode> {
     let app = hook.form.app.clone().unwrap_or_default();
@@ -307,7 +342,10 @@ pub async fn on_publish_done(State(state): State<AppState>, hook: Hook) -> ApiRe
     path = "/hooks/on_record_done",
     tag = "hooks",
     params(("secret" = Option<String>, Query, description = "The hook secret")),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "nginx-rtmp's form with `path`, the recorded FLV"),
+    request_body(
+        content_type = "application/x-www-form-urlencoded",
+        description = "nginx-rtmp's form with `path`, the recorded FLV"
+    ),
     responses(
         (status = 200, description = "Accepted; processing runs in the background"),
         (status = 400, description = "No usable path", body = mentorcast_api::ErrorBody),

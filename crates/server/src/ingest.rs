@@ -241,7 +241,11 @@ pub async fn sync_all(state: &AppState) {
     match state.ingest.sync(&state.db).await {
         Ok(changed) => tracing::debug!(changed, "ingest applications in sync"),
         Err(e) => {
-            tracing::warn!(error = %e, "could not bring the ingest's applications up to date (they are retried on the next channel call)")
+            tracing::warn!(
+                error = %e,
+                "could not bring the ingest's applications up to date \
+                 (they are retried on the next channel call)"
+            )
         }
     }
 }
@@ -299,10 +303,13 @@ mod tests {
         let ingest = IngestApps::new(&cfg);
         assert!(!ingest.sync(&db).await.unwrap(), "no channel and a placeholder: nothing to change");
         assert!(!marker.exists(), "the reload command ran although nothing changed");
-        sqlx::query("INSERT INTO channels (mentor_sub, mentor_username, app, stream_key, key_issued_at, created_at) VALUES ('s', 'mentor1', 'room-mentor1', 'sk_x', 0, 0)")
-            .execute(&db)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO channels (mentor_sub, mentor_username, app, stream_key, key_issued_at, created_at) \
+             VALUES ('s', 'mentor1', 'room-mentor1', 'sk_x', 0, 0)",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
         assert!(ingest.sync(&db).await.unwrap(), "a new channel changes the file");
         assert!(marker.exists(), "a changed file reloads the ingest");
         assert!(std::fs::read_to_string(&apps).unwrap().contains("application room-mentor1 {"));
@@ -310,11 +317,16 @@ mod tests {
 
     #[test]
     fn stat_parsing() {
-        let xml = "<rtmp><server><application>\n<name>live</name><live><stream><name>room-a</name></stream></live></application><application><name>room-b</name></application></server></rtmp>";
+        let xml = "<rtmp><server><application>\n<name>live</name>\
+            <live><stream><name>room-a</name></stream></live></application>\
+            <application><name>room-b</name></application></server></rtmp>";
         assert!(stat_lists_app(xml, "live"));
         assert!(stat_lists_app(xml, "room-b"));
         assert!(!stat_lists_app(xml, "room-a"), "a stream, not an application");
-        let live = "<rtmp><server><application><name>room-a</name><live><stream><name>room-a</name><client><id>3</id><publishing/><active/></client></stream></live></application><application><name>room-b</name><live><nclients>0</nclients></live></application></server></rtmp>";
+        let live = "<rtmp><server><application><name>room-a</name>\
+            <live><stream><name>room-a</name><client><id>3</id><publishing/><active/></client></stream></live>\
+            </application><application><name>room-b</name><live><nclients>0</nclients></live></application>\
+            </server></rtmp>";
         assert!(stat_app_publishing(live, "room-a"));
         assert!(!stat_app_publishing(live, "room-b"));
         assert!(!stat_app_publishing(live, "room-c"));

@@ -58,7 +58,11 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Mentorcast backend", description = "Channels, ingest hooks, recordings and live viewer counts. Authenticated calls carry a Cognito ID or access token: `Authorization: Bearer <token>`."),
+    info(
+        title = "Mentorcast backend",
+        description = "Channels, ingest hooks, recordings and live viewer counts. \
+                       Authenticated calls carry a Cognito ID or access token: `Authorization: Bearer <token>`."
+    ),
     components(schemas(mentorcast_api::ErrorBody)),
     modifiers(&BearerScheme)
 )]

@@ -137,7 +137,11 @@ pub struct SignedQuery {
     responses(
         (status = 200, description = "The whole file (video/mp4 or image/jpeg)"),
         (status = 206, description = "The requested byte range, with Content-Range"),
-        (status = 404, description = "No such recording, or the URL's signature is missing, wrong or expired", body = mentorcast_api::ErrorBody),
+        (
+            status = 404,
+            description = "No such recording, or the URL's signature is missing, wrong or expired",
+            body = mentorcast_api::ErrorBody
+        ),
         (status = 416, description = "The range cannot be satisfied")
     )
 )]

@@ -62,7 +62,10 @@ impl Clock for ManualClock {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PresenceError {
     /// The account already has `max` other devices playing.
-    #[error("this account is already watching on {max} devices (the limit); stop playback on one of them, then try again within a few seconds")]
+    #[error(
+        "this account is already watching on {max} devices (the limit); \
+         stop playback on one of them, then try again within a few seconds"
+    )]
     TooManyDevices { max: usize },
 }
 

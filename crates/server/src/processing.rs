@@ -182,8 +182,14 @@ pub async fn process_recording(
         return Err(ProcessError::Tool { tool: "ffmpeg".into(), detail: "no thumbnail was written".into() });
     }
     // The live session it belongs to: the latest of this app that started before the file was closed.
-    let session: Option<(i64, i64, Option<i64>)> =
-        sqlx::query_as("SELECT id, started_at, ended_at FROM live_sessions WHERE app = ? AND started_at <= ? ORDER BY started_at DESC, id DESC LIMIT 1").bind(app).bind(closed_at).fetch_optional(&state.db).await?;
+    let session: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, started_at, ended_at FROM live_sessions WHERE app = ? AND started_at <= ? \
+         ORDER BY started_at DESC, id DESC LIMIT 1",
+    )
+    .bind(app)
+    .bind(closed_at)
+    .fetch_optional(&state.db)
+    .await?;
     let (session_id, started_at) = match session {
         Some((id, started, _)) => (Some(id), started),
         None => (None, ts_from_name(app, flv).unwrap_or(closed_at - duration.round() as i64)),
@@ -194,7 +200,8 @@ pub async fn process_recording(
     let size = state.storage.put_file(&media_key, &mp4).await?;
     state.storage.put_file(&thumb_key, &jpg).await?;
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO recordings (live_session_id, app, mentor_sub, mentor_username, started_at, ended_at, duration_s, size_bytes, media_key, thumbnail_key, source_path, created_at) \
+        "INSERT INTO recordings (live_session_id, app, mentor_sub, mentor_username, started_at, ended_at, \
+         duration_s, size_bytes, media_key, thumbnail_key, source_path, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(session_id)
@@ -211,7 +218,14 @@ pub async fn process_recording(
     .bind(now_unix())
     .fetch_one(&state.db)
     .await?;
-    tracing::info!(%app, recording = id, duration_s = duration, size_bytes = size, session = ?session_id, "recording processed");
+    tracing::info!(
+        %app,
+        recording = id,
+        duration_s = duration,
+        size_bytes = size,
+        session = ?session_id,
+        "recording processed"
+    );
     Ok(Some(id))
 }
 

@@ -40,9 +40,11 @@ struct Row {
     stats_json: Option<String>,
 }
 
-const SELECT: &str = "SELECT r.id, r.app, r.mentor_username, r.started_at, r.ended_at, r.duration_s, r.size_bytes, s.viewers_total, s.viewers_peak, s.stats_json \
+const SELECT: &str = "SELECT r.id, r.app, r.mentor_username, r.started_at, r.ended_at, r.duration_s, r.size_bytes, \
+    s.viewers_total, s.viewers_peak, s.stats_json \
     FROM recordings r LEFT JOIN live_sessions s ON s.id = r.live_session_id \
-    WHERE (? OR r.mentor_sub = ? OR EXISTS (SELECT 1 FROM participants p WHERE p.live_session_id = r.live_session_id AND p.user_sub = ?))";
+    WHERE (? OR r.mentor_sub = ? OR EXISTS \
+    (SELECT 1 FROM participants p WHERE p.live_session_id = r.live_session_id AND p.user_sub = ?))";
 
 fn to_api(state: &AppState, r: Row, now: i64) -> Recording {
     let exp = state.signer.expiry(now);
@@ -95,7 +97,11 @@ pub async fn visible(state: &AppState, user: &User, app: Option<&str>) -> ApiRes
     security(("bearer" = [])),
     params(RecordingsQuery),
     responses(
-        (status = 200, description = "Newest first; `[]` when nothing is visible", body = Vec<mentorcast_api::Recording>),
+        (
+            status = 200,
+            description = "Newest first; `[]` when nothing is visible",
+            body = Vec<mentorcast_api::Recording>
+        ),
         (status = 400, description = "Bad query", body = mentorcast_api::ErrorBody),
         (status = 401, description = "No or an invalid token", body = mentorcast_api::ErrorBody)
     )
@@ -139,7 +145,11 @@ pub async fn store_live_list(
     responses(
         (status = 200, description = "The recording, with fresh signed URLs", body = mentorcast_api::Recording),
         (status = 401, description = "No or an invalid token", body = mentorcast_api::ErrorBody),
-        (status = 404, description = "No such recording (or not visible to the caller)", body = mentorcast_api::ErrorBody)
+        (
+            status = 404,
+            description = "No such recording (or not visible to the caller)",
+            body = mentorcast_api::ErrorBody
+        )
     )
 )]
 pub async fn get_recording(

@@ -239,7 +239,8 @@ pub async fn heartbeat(
     let active = match state.presence.beat(&hb, user.as_ref().map(|u| u.sub.as_str()), now).await {
         Ok(n) => n,
         Err(e @ PresenceError::TooManyDevices { .. }) => {
-            tracing::info!(app = %hb.app, user = user.as_ref().map(|u| u.username.as_str()).unwrap_or(""), "device limit reached");
+            let username = user.as_ref().map(|u| u.username.as_str()).unwrap_or("");
+            tracing::info!(app = %hb.app, user = username, "device limit reached");
             return Err(ApiErr::Conflict(e.to_string()));
         }
     };
@@ -281,7 +282,12 @@ pub async fn stats(
     params(("app" = String, Path, description = "The channel's app name")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "text/event-stream of `event: viewers` / `data: ViewerCount`", content_type = "text/event-stream", body = ViewerCount),
+        (
+            status = 200,
+            description = "text/event-stream of `event: viewers` / `data: ViewerCount`",
+            content_type = "text/event-stream",
+            body = ViewerCount
+        ),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No channel with that app", body = ErrorBody),
     )

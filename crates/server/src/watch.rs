@@ -27,7 +27,11 @@ use crate::AppState;
     tag = "viewers",
     params(("app" = String, Path, description = "The channel's app name")),
     responses(
-        (status = 200, description = "HTML page playing the live stream and sending heartbeats", content_type = "text/html"),
+        (
+            status = 200,
+            description = "HTML page playing the live stream and sending heartbeats",
+            content_type = "text/html"
+        ),
         (status = 404, description = "No channel with that app", body = mentorcast_api::ErrorBody),
     )
 )]
@@ -202,7 +206,9 @@ const PAGE: &str = r#"<!doctype html>
     const headers = { "Content-Type": "application/json" };
     if (token) headers["Authorization"] = "Bearer " + token;
     try {
-      const r = await fetch(cfg.heartbeat_url, { method: "POST", headers, body: JSON.stringify(body), keepalive: true });
+      const r = await fetch(cfg.heartbeat_url, {
+        method: "POST", headers, body: JSON.stringify(body), keepalive: true,
+      });
       const j = await r.json().catch(() => ({}));
       if (r.ok) {
         state.beats++;

@@ -33,7 +33,9 @@ fn make_keys(dir: &std::path::Path) -> Keys {
     let hex_n = text.trim().strip_prefix("Modulus=").expect("modulus");
     let n = hex::decode(hex_n).unwrap();
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "test-kid", "alg": "RS256", "use": "sig", "n": b64.encode(n), "e": "AQAB"}]});
+    let jwks = serde_json::json!({"keys": [
+        {"kty": "RSA", "kid": "test-kid", "alg": "RS256", "use": "sig", "n": b64.encode(n), "e": "AQAB"}
+    ]});
     Keys { pem: std::fs::read(&key).unwrap(), jwks }
 }
 
@@ -91,16 +93,19 @@ hls_url = "http://127.0.0.1:8935/hls"
     /// A channel (as GET /channel would make it), optionally live with an open session (as on_publish would).
     async fn channel(&self, app: &str, live: bool) -> i64 {
         let now = mentorcast_server::identity::now_unix();
-        let id: i64 = sqlx::query_scalar("INSERT INTO channels (mentor_sub, mentor_username, app, stream_key, key_issued_at, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id")
-            .bind(format!("sub-mentor-{app}"))
-            .bind(format!("mentor-{app}"))
-            .bind(app)
-            .bind(format!("sk_{app}"))
-            .bind(now)
-            .bind(now)
-            .fetch_one(&self.state.db)
-            .await
-            .unwrap();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO channels (mentor_sub, mentor_username, app, stream_key, key_issued_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(format!("sub-mentor-{app}"))
+        .bind(format!("mentor-{app}"))
+        .bind(app)
+        .bind(format!("sk_{app}"))
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.state.db)
+        .await
+        .unwrap();
         if !live {
             return 0;
         }
