@@ -221,11 +221,9 @@ pub async fn run(sim: &Simulation, progress: Arc<Progress>) -> Result<SimReport,
             agent: Agent { os: os.into(), browser: browser.into(), device: device.into() },
         };
         let phase = sim.interval.mul_f64(i as f64 / sim.players as f64);
-        let interval = sim.interval;
+        let schedule = Schedule { first: t0 + phase, interval: sim.interval, end, measure_from };
         let gate = gate.clone();
-        tasks.push(tokio::spawn(async move {
-            player(client, hb, t0 + phase, interval, end, measure_from, progress, gate).await
-        }));
+        tasks.push(tokio::spawn(async move { player(client, hb, schedule, progress, gate).await }));
     }
     let mut report = SimReport {
         players: sim.players,
@@ -257,17 +255,24 @@ pub async fn run(sim: &Simulation, progress: Arc<Progress>) -> Result<SimReport,
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn player(
-    client: Client,
-    mut hb: Heartbeat,
+/// When one player beats: from `first` every `interval` until `end`; beats due
+/// from `measure_from` on are measured.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
     first: Instant,
     interval: Duration,
     end: Instant,
     measure_from: Instant,
+}
+
+async fn player(
+    client: Client,
+    mut hb: Heartbeat,
+    schedule: Schedule,
     progress: Arc<Progress>,
     gate: Arc<tokio::sync::Semaphore>,
 ) -> PlayerResult {
+    let Schedule { first, interval, end, measure_from } = schedule;
     let mut r = PlayerResult {
         response_us: Vec::new(),
         service_us: Vec::new(),
