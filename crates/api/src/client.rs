@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::{Channel, ErrorBody, Heartbeat, HeartbeatAck, Recording, StreamStats, ViewerCount};
 
+/// Why a call to the backend failed (by HTTP status where there was one).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The backend could not be reached at all.
@@ -71,6 +72,7 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
+    /// A client of the backend at `base`, without a token (see [`Client::with_token`]).
     pub fn new(base: &str) -> Result<Client, ApiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -92,6 +94,7 @@ impl Client {
         self
     }
 
+    /// The backend's base URL, without a trailing `/`.
     pub fn base(&self) -> &str {
         &self.base
     }

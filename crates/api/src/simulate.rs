@@ -29,6 +29,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// Default cap on requests in flight (= connections).
 pub const DEFAULT_CONNECTIONS: usize = 256;
 
+/// What to simulate: how many players beat to which backend and app, how often and for how long.
 #[derive(Debug, Clone)]
 pub struct Simulation {
     /// The backend, e.g. `http://127.0.0.1:8940`.
@@ -51,6 +52,8 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// `players` anonymous players of `app` at `base` for `duration`: every 750 ms, no warm-up,
+    /// at most [`DEFAULT_CONNECTIONS`] connections.
     pub fn new(base: &str, app: &str, players: usize, duration: Duration) -> Simulation {
         Simulation {
             base: base.to_string(),
@@ -93,6 +96,7 @@ impl Latency {
     }
 }
 
+/// How a simulation went: beats sent, answered and missed, errors by kind, rates and latencies.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SimReport {
     pub players: usize,

@@ -36,6 +36,7 @@ impl std::fmt::Debug for ChannelRow {
     }
 }
 
+/// The channel routes: `GET /api/v1/channel` and `POST /api/v1/channel/rotate-key`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_channel)).routes(routes!(rotate_key))
 }
@@ -78,6 +79,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The channel whose application is `app`, if there is one.
 pub async fn by_app(db: &sqlx::SqlitePool, app: &str) -> Result<Option<ChannelRow>, sqlx::Error> {
     sqlx::query_as("SELECT id, mentor_sub, mentor_username, app, stream_key, key_issued_at FROM channels WHERE app = ?")
         .bind(app)

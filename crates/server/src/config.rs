@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::ServerError;
 
+/// The server's config, as [`ServerConfig::load`] reads it from its TOML file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerConfig {
     /// Where to listen, e.g. `127.0.0.1:8940`.
@@ -90,6 +91,7 @@ impl Default for HooksConfig {
     }
 }
 
+/// Signed media URLs (`[media]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct MediaConfig {
     /// HMAC key for signed media URLs (hex or any string). Random per start when unset.
@@ -113,6 +115,7 @@ fn yes() -> bool {
     true
 }
 
+/// Live viewer counting (`[viewers]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ViewersConfig {
     /// A player counts as active this long after its last heartbeat, ms.
@@ -155,6 +158,7 @@ impl ServerConfig {
             .map_err(|e| ServerError::Config { path: path.to_path_buf(), detail: toml_error_detail(&text, &e) })
     }
 
+    /// `public_url` without a trailing `/`.
     pub fn public_url(&self) -> &str {
         self.public_url.trim_end_matches('/')
     }

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mentorcast_api::ErrorBody;
 
+/// An error answer of the API: the variant gives the status and code, its text the message.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiErr {
     #[error("{0}")]
@@ -35,9 +36,11 @@ pub enum ApiErr {
     Internal(String),
 }
 
+/// What handlers (and what they call) return: an [`ApiErr`] becomes the error answer.
 pub type ApiResult<T> = Result<T, ApiErr>;
 
 impl ApiErr {
+    /// The HTTP status of the answer.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiErr::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -49,6 +52,7 @@ impl ApiErr {
         }
     }
 
+    /// The stable machine-readable code ([`ErrorBody::error`]).
     pub fn code(&self) -> &'static str {
         match self {
             ApiErr::BadRequest(_) => "bad_request",
@@ -60,6 +64,7 @@ impl ApiErr {
         }
     }
 
+    /// A 500 whose detail is logged, not sent.
     pub fn internal(e: impl std::fmt::Display) -> ApiErr {
         ApiErr::Internal(e.to_string())
     }

@@ -36,6 +36,7 @@ use crate::ingest::LiveEntry;
 use crate::processing::process_recording;
 use crate::AppState;
 
+/// The ingest's hook routes: `/hooks/*` and `POST /store-live`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(on_publish))

@@ -14,9 +14,11 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiErr;
 use crate::AppState;
 
-/// The groups that matter to the backend.
+/// The Cognito group of mentors (who have channels).
 pub const MENTOR: &str = "mentor";
+/// The Cognito group of mentees.
 pub const MENTEE: &str = "mentee";
+/// The Cognito group of admins, who see every recording.
 pub const ADMIN: &str = "admin";
 
 /// A verified caller.
@@ -29,12 +31,15 @@ pub struct User {
 }
 
 impl User {
+    /// Whether the user is in the Cognito group `g`.
     pub fn in_group(&self, g: &str) -> bool {
         self.groups.iter().any(|x| x == g)
     }
+    /// Whether the user is an admin.
     pub fn is_admin(&self) -> bool {
         self.in_group(ADMIN)
     }
+    /// 403 unless the user is a mentor.
     pub fn require_mentor(&self) -> Result<(), ApiErr> {
         if self.in_group(MENTOR) {
             Ok(())
@@ -57,10 +62,12 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Verification through `verifier`, with an empty cache.
     pub fn new(verifier: Verifier) -> Tokens {
         Tokens { verifier, cache: Mutex::new(HashMap::new()) }
     }
 
+    /// The user of `token`: from the cache until the token expires, else verified (401 when it is not accepted).
     pub async fn verify(&self, token: &str) -> Result<User, ApiErr> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = now_unix() as u64;
@@ -88,6 +95,7 @@ impl Tokens {
     }
 }
 
+/// Unix seconds now (0 if the clock is before 1970).
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

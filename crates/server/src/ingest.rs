@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::config::IngestConfig;
 use crate::AppState;
 
+/// Why the ingest could not be made to serve the channels.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("reading the application template {path}: {source}")]
@@ -36,6 +37,7 @@ pub struct LiveEntry {
     pub clientid: String,
 }
 
+/// The channels' nginx-rtmp applications (apps file, reload, `/stat`) and who publishes each live channel.
 pub struct IngestApps {
     cfg: IngestConfig,
     sync_lock: tokio::sync::Mutex<()>,
@@ -49,6 +51,7 @@ const LISTED_TIMEOUT: Duration = Duration::from_secs(5);
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl IngestApps {
+    /// For the `[ingest]` config; nothing is written or reloaded until the first sync.
     pub fn new(cfg: &IngestConfig) -> IngestApps {
         // No idle connections: after a reload the old worker must not answer /stat.
         let http = reqwest::Client::builder()
@@ -165,10 +168,12 @@ impl IngestApps {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).get(app).cloned()
     }
 
+    /// Forgets who publishes `app` (its live session ended).
     pub fn clear_live(&self, app: &str) {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(app);
     }
 
+    /// The `[ingest]` config.
     pub fn config(&self) -> &IngestConfig {
         &self.cfg
     }

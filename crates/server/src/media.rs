@@ -30,6 +30,7 @@ pub enum MediaKind {
 }
 
 impl MediaKind {
+    /// The file name in a media URL: `video.mp4` or `thumbnail.jpg`.
     pub fn file_name(self) -> &'static str {
         match self {
             MediaKind::Video => "video.mp4",
@@ -72,6 +73,7 @@ impl Signer {
         Signer { key, ttl_s: ttl_s.max(1) }
     }
 
+    /// How long a signed URL works, seconds.
     pub fn ttl_s(&self) -> u64 {
         self.ttl_s
     }
@@ -82,6 +84,7 @@ impl Signer {
         mac
     }
 
+    /// The signature of (kind, id, exp): hex HMAC-SHA256.
     pub fn sign(&self, kind: MediaKind, id: i64, exp: i64) -> String {
         hex::encode(self.mac(kind, id, exp).finalize().into_bytes())
     }
@@ -111,10 +114,12 @@ impl Signer {
     }
 }
 
+/// The media route: `GET /media/recordings/{id}/{file}`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(recording_media))
 }
 
+/// The signature part of a media URL's query.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SignedQuery {

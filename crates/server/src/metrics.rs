@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::AppState;
 
+/// Labels of the HTTP request counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub route: String,
@@ -24,11 +25,13 @@ pub struct RouteLabels {
     pub status: String,
 }
 
+/// Labels of the HTTP latency histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
     pub route: String,
 }
 
+/// Labels of the ingest hook counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HookLabels {
     /// publish, publish_done, record_done
@@ -37,6 +40,7 @@ pub struct HookLabels {
     pub outcome: String,
 }
 
+/// The server's Prometheus metrics, in their registry.
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RouteLabels, Counter>,
@@ -56,6 +60,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric at zero, registered under the `mentorcast` prefix.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("mentorcast");
         let requests = Family::<RouteLabels, Counter>::default();
@@ -80,10 +85,12 @@ impl Metrics {
         Metrics { registry, requests, latency, hooks, active_streams, active_viewers, heartbeats }
     }
 
+    /// Counts one call of `hook` with `outcome`.
     pub fn hook(&self, hook: &str, outcome: &str) {
         self.hooks.get_or_create(&HookLabels { hook: hook.into(), outcome: outcome.into() }).inc();
     }
 
+    /// The metrics in the OpenMetrics text format (empty if encoding fails).
     pub fn render(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -106,6 +113,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
+/// `GET /metrics`.
 pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

@@ -25,6 +25,7 @@ use crate::config::ViewersConfig;
 
 /// Milliseconds on some clock (unix time for [`SystemClock`]).
 pub trait Clock: Send + Sync {
+    /// Milliseconds now.
     fn now_ms(&self) -> u64;
 }
 
@@ -42,12 +43,15 @@ impl Clock for SystemClock {
 pub struct ManualClock(AtomicU64);
 
 impl ManualClock {
+    /// A clock standing at `start_ms`.
     pub fn new(start_ms: u64) -> ManualClock {
         ManualClock(AtomicU64::new(start_ms))
     }
+    /// Moves the clock to `ms`.
     pub fn set(&self, ms: u64) {
         self.0.store(ms, Ordering::SeqCst);
     }
+    /// Moves the clock `ms` forward.
     pub fn advance(&self, ms: u64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
@@ -59,6 +63,7 @@ impl Clock for ManualClock {
     }
 }
 
+/// Why a heartbeat was not counted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PresenceError {
     /// The account already has `max` other devices playing.
@@ -95,6 +100,7 @@ pub trait Presence: Send + Sync {
     async fn sweep(&self, now_ms: u64) -> SweepReport;
 }
 
+/// What a sweep leaves: each stream's count and the active total.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SweepReport {
     /// (app, its count now) for every stream known.
@@ -145,10 +151,12 @@ pub struct MemoryPresence {
 }
 
 impl MemoryPresence {
+    /// Presence on the system clock, with the `[viewers]` window and device limit.
     pub fn new(cfg: &ViewersConfig) -> MemoryPresence {
         MemoryPresence::with_clock(cfg, Arc::new(SystemClock))
     }
 
+    /// Presence on `clock` (tests move a [`ManualClock`]).
     pub fn with_clock(cfg: &ViewersConfig, clock: Arc<dyn Clock>) -> MemoryPresence {
         MemoryPresence {
             window_ms: cfg.active_window_ms,

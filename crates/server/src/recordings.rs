@@ -18,6 +18,7 @@ use crate::identity::{now_unix, User};
 use crate::media::MediaKind;
 use crate::AppState;
 
+/// The recordings listings: `/api/v1/recordings`, `/api/v1/recordings/{id}` and `GET /store-live`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_recordings))

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::error::ServerError;
 
+/// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The key is empty, absolute, has `..` or characters outside `[A-Za-z0-9._/-]`.
@@ -34,6 +35,7 @@ pub enum Location {
     Url(String),
 }
 
+/// Where recordings are kept, by key.
 #[async_trait]
 pub trait Storage: Send + Sync {
     /// Moves (or copies) the local file `from` in under `key`, replacing any object
@@ -76,6 +78,7 @@ impl LocalStorage {
         }
     }
 
+    /// The folder that holds the objects.
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -71,6 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Viewers {
+    /// Empty caches, no SSE subscriber.
     pub fn new() -> Viewers {
         Viewers::default()
     }
@@ -306,6 +307,7 @@ pub async fn viewers_live(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
 }
 
+/// The viewer routes: heartbeat, stats, and the live count over SSE.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(heartbeat)).routes(routes!(stats)).routes(routes!(viewers_live))
 }

@@ -83,6 +83,7 @@ pub async fn hlsjs(State(state): State<AppState>) -> ApiResult<Response> {
     }
 }
 
+/// The watch page and hls.js.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(watch_page)).routes(routes!(hlsjs))
 }
