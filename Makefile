@@ -68,8 +68,9 @@ ui-test: deps
 	npm --prefix ui test
 
 # Rewrites ui/src/bindings.ts from the Rust commands and events (a test fails when it is stale).
+# (--workspace: the feature set of the one build, so nothing is compiled a second time).
 bindings:
-	UPDATE_BINDINGS=1 $(CARGO) test --release --locked -p mentorcast-app --test commands typescript_bindings_are_current
+	UPDATE_BINDINGS=1 $(CARGO) test --release --workspace --locked --test commands typescript_bindings_are_current
 
 # The app binary as `tauri build` makes it (without the test features `make build` shares
 # with the tests: a separate compile of Tauri and above); `make app-debug` for --debug.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one of the desktop app's drivers (tests/app/e2e.py: the end to end; tests/app/bench.py:
-# issue 8's targets) against a private real stack (nginx-rtmp + moto + mentorcast-server on
+# the app's CPU and memory targets) against a private real stack (nginx-rtmp + moto + mentorcast-server on
 # free ports, as tests/e2e/common.rs does) with the built app under Xvfb over WebDriver
 # (tauri-driver → WebKitWebDriver).   usage: scripts/app-harness.sh tests/app/e2e.py
 set -euo pipefail
@@ -47,7 +47,7 @@ scripts/stack.sh up >"$WORK/stack.log" 2>&1 || { cat "$WORK/stack.log" >&2; exit
 export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config XDG_RUNTIME_DIR=$WORK/home
 mkdir -p "$HOME" && chmod 700 "$HOME"
 export DBUS_SESSION_BUS_ADDRESS="unix:path=$WORK/home/no-bus"
-# moto does not check SRP proofs (CONTEXT §5): the app signs in with USER_PASSWORD_AUTH here, so a wrong password is refused for real.
+# moto does not check SRP proofs: the app signs in with USER_PASSWORD_AUTH here, so a wrong password is refused for real.
 sed 's/^auth_flow = "srp"/auth_flow = "user_password"/' "$STACK_DIR/config.toml" >"$WORK/app-config.toml"
 grep -q '^auth_flow = "user_password"' "$WORK/app-config.toml" || { echo "app-harness: no auth_flow line in $STACK_DIR/config.toml" >&2; exit 1; }
 export MENTORCAST_CONFIG=$WORK/app-config.toml MENTORCAST_APP_SETTINGS=$WORK/home/app-settings.json

@@ -113,7 +113,7 @@ if command -v rustup >/dev/null; then
   fi
 fi
 
-# --- Desktop app (issue 8): Tauri 2's Linux build deps (CONTEXT §5), the WebDriver
+# --- Desktop app: Tauri 2's Linux build deps, the WebDriver
 # end-to-end tools (webkit2gtk-driver = WebKitWebDriver, xvfb + xauth for xvfb-run),
 # tauri-driver (cargo install, pinned), and the UI's npm packages (ui/package-lock.json).
 # libturbojpeg0-dev: the preview's JPEG encoder (libjpeg-turbo, linked by crates/app-core).

@@ -1,4 +1,4 @@
-//! tauri-build with the config at the top level and capabilities in src-tauri/ (CONTEXT §6).
+//! tauri-build with the config at the top level and capabilities in src-tauri/.
 //! The app manifest lists every command, so a window may call only those its capability allows.
 const COMMANDS: &[&str] = &[
     "app_info",

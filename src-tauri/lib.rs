@@ -16,6 +16,9 @@ use mentorcast_app_core::settings::{origin_of, AppSettings, Config};
 use mentorcast_app_core::stream::{PreviewStream, StreamError};
 use mentorcast_app_core::studio::{self, Studio, StudioSink};
 use mentorcast_app_core::*;
+use mentorcast_engine::presets::{
+    BitrateLimits, FormatLimits, Preset, PresetId, BITRATE_LIMITS, FORMAT_LIMITS, PRESETS,
+};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use tauri::{Manager, Runtime, State};
@@ -190,7 +193,7 @@ async fn list_devices() -> Res<DeviceList> {
 /// Starts the preview of these sources; the frames are on [`preview_url`]'s stream.
 #[tauri::command]
 #[specta::specta]
-async fn start_preview(state: State<'_, AppState>, camera: String, microphone: String, preset: Preset) -> Res<()> {
+async fn start_preview(state: State<'_, AppState>, camera: String, microphone: String, preset: PresetId) -> Res<()> {
     state.studio.start_preview(camera, microphone, preset).await
 }
 
@@ -298,6 +301,13 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             save_settings,
         ])
         .events(collect_events![BroadcastStatusEvent, MicLevelEvent, ViewersEvent])
+        // The one table of presets and limits, so the UI never repeats their values.
+        .typ::<Preset>()
+        .typ::<FormatLimits>()
+        .typ::<BitrateLimits>()
+        .constant("PRESETS", PRESETS)
+        .constant("FORMAT_LIMITS", FORMAT_LIMITS)
+        .constant("BITRATE_LIMITS", BITRATE_LIMITS)
         .dangerously_cast_bigints_to_number()
         .disable_serde_phases()
 }

@@ -1,4 +1,4 @@
-//! The reference backend end to end (issue 6 §6): the real stack (nginx-rtmp +
+//! The reference backend end to end: the real stack (nginx-rtmp +
 //! moto as Cognito + mentorcast-server through scripts/stack.sh) and the real
 //! `mentorcast` binary. A mentor's channel, publishing with the right, a wrong
 //! and a rotated key, the recording (MP4 + thumbnail) and who may see it,

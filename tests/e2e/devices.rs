@@ -437,7 +437,7 @@ fn camera_none_sends_audio_only_and_mic_none_video_only() {
 /// beeps are played into the null sink on its own clock, the video is the
 /// synthetic pattern with its flashes on the session clock. Over the received
 /// stream the beep−flash offset must not move by more than 40 ms from the
-/// start to the end (issue 7), with no audio gaps or overlaps, and the
+/// start to the end, with no audio gaps or overlaps, and the
 /// microphone must stay active throughout (a loaded machine must not make it
 /// look vanished). `MENTORCAST_DRIFT_SECS` shortens it for experiments.
 ///

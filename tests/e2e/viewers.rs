@@ -1,4 +1,4 @@
-//! Live viewers end to end (issue 6 §4, §6): the real stack (nginx-rtmp, moto
+//! Live viewers end to end: the real stack (nginx-rtmp, moto
 //! and mentorcast-server), a real `mentorcast broadcast` to the mentor's channel,
 //! the watch page in headless Chromium, and the `viewers` / `simulate-viewers`
 //! commands. Assertions are on what the server received: heartbeats from a

@@ -19,7 +19,7 @@ export const commands = {
 	rotateKey: () => typedError<ChannelView, UiError>(__TAURI_INVOKE("rotate_key")),
 	listDevices: () => typedError<DeviceList, UiError>(__TAURI_INVOKE("list_devices")),
 	/**  Starts the preview of these sources; the frames are on [`preview_url`]'s stream. */
-	startPreview: (camera: string, microphone: string, preset: Preset) => typedError<null, UiError>(__TAURI_INVOKE("start_preview", { camera, microphone, preset })),
+	startPreview: (camera: string, microphone: string, preset: PresetId) => typedError<null, UiError>(__TAURI_INVOKE("start_preview", { camera, microphone, preset })),
 	/**  The preview's MJPEG stream on 127.0.0.1 (≤ 15 fps JPEG frames; the URL carries a random token). */
 	previewUrl: () => typedError<string, UiError>(__TAURI_INVOKE("preview_url")),
 	/**
@@ -44,6 +44,13 @@ export const events = {
 	viewersEvent: makeEvent<ViewersEvent, ViewersEvent>("viewers-event"),
 };
 
+/* Constants */
+export const BITRATE_LIMITS = {"max_audio_kbps":320,"max_video_kbps":50000,"min_audio_kbps":32,"min_video_kbps":100} as const;
+
+export const FORMAT_LIMITS = {"max_fps":60,"max_height":2304,"max_width":4096,"min_fps":1,"min_height":90,"min_width":160} as const;
+
+export const PRESETS = [{"default_kbps":5000,"fps":30,"height":1080,"id":"p1080p30","label":"1080p30","width":1920},{"default_kbps":3000,"fps":30,"height":720,"id":"p720p30","label":"720p30","width":1280},{"default_kbps":1500,"fps":30,"height":480,"id":"p480p30","label":"480p30","width":854}] as const;
+
 /* Types */
 export type AppInfo = {
 	version: string,
@@ -54,15 +61,25 @@ export type AppInfo = {
 	licences: Licence[],
 };
 
+/**  Bitrates a broadcast may use. */
+export type BitrateLimits = {
+	min_video_kbps: number,
+	max_video_kbps: number,
+	min_audio_kbps: number,
+	/**  Ingests accept up to 160; AAC-LC stereo allows up to 320. */
+	max_audio_kbps: number,
+};
+
 /**  What the Studio shows about the broadcast, in plain language. */
 export type BroadcastStatus = {
-	/**  idle, connecting, live, reconnecting, ending, ended, failed. */
-	state: string,
+	state: SessionPhase,
 	/**  e.g. "Live", "Reconnecting… (attempt 2 of 25)", "Stream key rejected". */
 	title: string,
 	/**  What it means and what to do. */
 	detail: string,
 	elapsed_s: number | null,
+	/**  `elapsed_s` as `HH:MM:SS`. */
+	elapsed_text: string,
 	health: Health,
 	/**  Where it goes (URL without the key). */
 	destination: string | null,
@@ -105,10 +122,20 @@ export type DeviceOption = {
 
 export type ErrorKindDto = "wrong_credentials" | "not_confirmed" | "disabled" | "password_policy" | "wrong_mfa_code" | "too_many_attempts" | "network" | "misconfigured" | "signed_out" | "forbidden" | "storage" | "not_found" | "bad_input" | "busy" | "device" | "other";
 
+/**  What a video format may be. */
+export type FormatLimits = {
+	min_width: number,
+	max_width: number,
+	min_height: number,
+	max_height: number,
+	min_fps: number,
+	max_fps: number,
+};
+
 export type GoLiveRequest = {
 	camera: string,
 	microphone: string,
-	preset: Preset,
+	preset: PresetId,
 	video_kbps: number,
 };
 
@@ -155,7 +182,19 @@ export type MicLevel = {
 /**  The microphone level, every 100 ms (preview or live). */
 export type MicLevelEvent = MicLevel;
 
-export type Preset = "p1080p30" | "p720p30" | "p480p30";
+/**  A preset's format and its default video bitrate. */
+export type Preset = {
+	id: PresetId,
+	label: string,
+	width: number,
+	height: number,
+	fps: number,
+	/**  The platform's typical bitrate for the rung. */
+	default_kbps: number,
+};
+
+/**  A preset the app offers. */
+export type PresetId = "p1080p30" | "p720p30" | "p480p30";
 
 export type RecordingView = {
 	id: number,
@@ -172,6 +211,9 @@ export type RecordingView = {
 	viewers_peak: number,
 	avg_play_time_s: number | null,
 };
+
+/**  [`SessionState`] without its details. */
+export type SessionPhase = "idle" | "connecting" | "live" | "reconnecting" | "ending" | "ended" | "failed";
 
 export type SettingsUpdate = {
 	ingest_override_url: string | null,

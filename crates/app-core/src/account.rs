@@ -1,6 +1,6 @@
 //! Sign-in for the app over [`mentorcast_auth::Auth`]: the pending challenge
 //! (new password, MFA) is kept here, tokens stay in the store, and every error
-//! becomes a [`UiError`] with issue 3's messages (the CLI's hints replaced by the app's).
+//! becomes a [`UiError`] with the sign-in messages the CLI gives (its hints replaced by the app's).
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! Everything that crosses to the UI: commands' arguments and results, and event
 //! payloads. `specta::Type` lets `src-tauri` generate `ui/src/bindings.ts` from these.
 
+use mentorcast_engine::{PresetId, SessionPhase};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 
@@ -121,40 +122,11 @@ pub struct DeviceList {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
-#[serde(rename_all = "snake_case")]
-pub enum Preset {
-    P1080p30,
-    P720p30,
-    P480p30,
-}
-
-impl Preset {
-    pub fn size(self) -> (u32, u32) {
-        match self {
-            Preset::P1080p30 => (1920, 1080),
-            Preset::P720p30 => (1280, 720),
-            Preset::P480p30 => (854, 480),
-        }
-    }
-    pub fn fps(self) -> u32 {
-        30
-    }
-    /// The platform's typical bitrate for the rung (CONTEXT §3).
-    pub fn default_kbps(self) -> u32 {
-        match self {
-            Preset::P1080p30 => 5000,
-            Preset::P720p30 => 3000,
-            Preset::P480p30 => 1500,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct GoLiveRequest {
     pub camera: String,
     pub microphone: String,
-    pub preset: Preset,
+    pub preset: PresetId,
     pub video_kbps: u32,
 }
 
@@ -187,13 +159,14 @@ pub struct Health {
 /// What the Studio shows about the broadcast, in plain language.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
 pub struct BroadcastStatus {
-    /// idle, connecting, live, reconnecting, ending, ended, failed.
-    pub state: String,
+    pub state: SessionPhase,
     /// e.g. "Live", "Reconnecting… (attempt 2 of 25)", "Stream key rejected".
     pub title: String,
     /// What it means and what to do.
     pub detail: String,
     pub elapsed_s: f64,
+    /// `elapsed_s` as `HH:MM:SS`.
+    pub elapsed_text: String,
     pub health: Health,
     /// Where it goes (URL without the key).
     pub destination: Option<String>,
@@ -202,10 +175,11 @@ pub struct BroadcastStatus {
 impl Default for BroadcastStatus {
     fn default() -> Self {
         Self {
-            state: "idle".into(),
+            state: SessionPhase::Idle,
             title: "Ready".into(),
             detail: "Choose your camera and microphone, then Go Live.".into(),
             elapsed_s: 0.0,
+            elapsed_text: mentorcast_engine::format_elapsed(0.0),
             health: Health::default(),
             destination: None,
         }

@@ -1,8 +1,8 @@
 //! Engine state and stats → what the Studio shows: plain-language states with
-//! what to do, and health figures with OBS's warning thresholds (CONTEXT §4):
-//! dropped frames warning > 1 %, danger > 5 %; fps below 95 % / 80 % of target.
+//! what to do, and health figures with OBS's warning thresholds: dropped
+//! frames warning > 1 %, danger > 5 %; fps below 95 % / 80 % of target.
 
-use mentorcast_engine::{FailureKind, SessionState, Stats};
+use mentorcast_engine::{format_elapsed, FailureKind, SessionPhase, SessionState, Stats};
 
 use crate::dto::{BroadcastStatus, Health, Level};
 
@@ -38,21 +38,18 @@ pub fn fps_level(fps: f64, target: u32) -> Option<Level> {
     })
 }
 
-/// "00:12:34".
-pub fn format_elapsed(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
 /// The title and the "what to do" line for a state.
 pub fn describe(state: &SessionState, elapsed_s: f64) -> (String, String) {
     match state {
         SessionState::Idle => ("Ready".into(), "Choose your camera and microphone, then Go Live.".into()),
         SessionState::Connecting => ("Connecting…".into(), "Reaching the ingest and offering the stream key.".into()),
         SessionState::Live => (format!("Live {}", format_elapsed(elapsed_s)), "Your class is on air. End it with End (Ctrl+E).".into()),
-        SessionState::Reconnecting { attempt, max_attempts, reason } => (
-            // attempt 0: the connection just dropped and the first attempt is still to come
-            if *attempt == 0 { "Reconnecting…".to_string() } else { format!("Reconnecting… (attempt {attempt} of {max_attempts})") },
+        SessionState::Reconnecting { attempt, next_in_ms, off_air_ms, reason } => (
+            format!(
+                "Reconnecting… attempt {attempt} · next try in {} s · off air {}",
+                next_in_ms.div_ceil(1000),
+                format_elapsed(*off_air_ms as f64 / 1000.0)
+            ),
             format!("The connection dropped ({reason}). Mentorcast keeps trying; check your network. Viewers see the stream resume by itself."),
         ),
         SessionState::Ending => ("Ending…".into(), "Sending what is left and closing the stream.".into()),
@@ -90,14 +87,14 @@ impl HealthTracker {
     }
 
     pub fn update(&mut self, s: &Stats) -> Health {
-        if s.state == "live" {
+        if s.state == SessionPhase::Live {
             self.history.push_back(s.video_kbps);
             while self.history.len() > HISTORY_LEN {
                 self.history.pop_front();
             }
         }
         let total = s.frames_sent + s.frames_dropped;
-        let live = s.state == "live";
+        let live = s.state == SessionPhase::Live;
         Health {
             fps: s.fps,
             target_fps: self.target_fps,
@@ -117,7 +114,15 @@ impl HealthTracker {
 
 pub fn status(state: &SessionState, stats: &Stats, health: Health, destination: Option<String>) -> BroadcastStatus {
     let (title, detail) = describe(state, stats.elapsed_s);
-    BroadcastStatus { state: state.name().to_string(), title, detail, elapsed_s: stats.elapsed_s, health, destination }
+    BroadcastStatus {
+        state: state.phase(),
+        title,
+        detail,
+        elapsed_s: stats.elapsed_s,
+        elapsed_text: format_elapsed(stats.elapsed_s),
+        health,
+        destination,
+    }
 }
 
 #[cfg(test)]
@@ -149,18 +154,17 @@ mod tests {
             describe(&SessionState::Failed { kind: FailureKind::CannotConnect, reason: "refused".into() }, 0.0).0,
             "Ingest unreachable"
         );
-        let r = SessionState::Reconnecting { attempt: 2, max_attempts: 25, reason: "reset".into() };
-        assert_eq!(describe(&r, 0.0).0, "Reconnecting… (attempt 2 of 25)");
-        let dropped = SessionState::Reconnecting { attempt: 0, max_attempts: 25, reason: "reset".into() };
-        assert_eq!(describe(&dropped, 0.0).0, "Reconnecting…");
+        let r =
+            SessionState::Reconnecting { attempt: 3, next_in_ms: 1_800, off_air_ms: 65_000, reason: "reset".into() };
+        assert_eq!(describe(&r, 0.0).0, "Reconnecting… attempt 3 · next try in 2 s · off air 00:01:05");
     }
 
     #[test]
     fn history_is_bounded_and_only_while_live() {
         let mut h = HealthTracker::new(30, 3000);
-        let idle = Stats { state: "connecting".into(), ..Default::default() };
+        let idle = Stats { state: SessionPhase::Connecting, ..Default::default() };
         assert!(h.update(&idle).bitrate_history.is_empty());
-        let live = Stats { state: "live".into(), video_kbps: 2900.0, frames_sent: 100, ..Default::default() };
+        let live = Stats { state: SessionPhase::Live, video_kbps: 2900.0, frames_sent: 100, ..Default::default() };
         for _ in 0..(HISTORY_LEN + 20) {
             h.update(&live);
         }

@@ -10,7 +10,7 @@ use std::ffi::CStr;
 
 use turbojpeg_sys as tj;
 
-use crate::preview::SmallFrame;
+use crate::scale::SmallFrame;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JpegError {

@@ -3,7 +3,7 @@
 //! ([`account`]), the backend calls over `mentorcast-api` ([`backend`]), the
 //! broadcast controller that maps the engine's state and stats to what the
 //! Studio screen shows ([`studio`], [`health`]), camera preview frames as JPEG
-//! ([`preview`], encoded by libjpeg-turbo: [`jpeg`]) served to the window as an MJPEG stream on loopback
+//! ([`preview`], scaled by [`scale`], encoded by libjpeg-turbo: [`jpeg`]) served to the window as an MJPEG stream on loopback
 //! ([`stream`]) and the app's settings ([`settings`]).
 //!
 //! `src-tauri` only turns these into commands and events. Every type the UI
@@ -16,6 +16,7 @@ pub mod dto;
 pub mod health;
 pub mod jpeg;
 pub mod preview;
+pub mod scale;
 pub mod settings;
 pub mod stream;
 pub mod studio;

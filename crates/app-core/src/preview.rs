@@ -11,7 +11,7 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mentorcast_engine::AudioLevel;
+use mentorcast_engine::{AudioLevel, LevelMeter};
 use mentorcast_media::{AudioSource, MediaClock, SourceError, VideoFormat, VideoFrame, VideoSource};
 
 /// At most this many preview frames a second (before going live).
@@ -50,72 +50,8 @@ pub fn preview_size(width: u32, height: u32) -> (u32, u32) {
     (PREVIEW_WIDTH, (h & !1).max(2))
 }
 
-/// A downscaled frame, planar I420 (what the JPEG encoder takes directly: no
-/// colour conversion and no chroma subsampling left to do).
-pub struct SmallFrame {
-    pub width: u32,
-    pub height: u32,
-    pub y: Vec<u8>,
-    pub u: Vec<u8>,
-    pub v: Vec<u8>,
-}
-
-/// For each of `dst` outputs, the source sample (of `src`) it starts from: when
-/// shrinking, the first of the two around the centre of its span; else the nearest.
-fn taps(src: usize, dst: usize) -> Vec<usize> {
-    (0..dst)
-        .map(|o| if src > dst { ((2 * o + 1) * src).saturating_sub(dst) / (2 * dst) } else { o * src / dst })
-        .map(|i| i.min(src.saturating_sub(if src > dst { 2 } else { 1 })))
-        .collect()
-}
-
-/// Scales one plane (`stride` bytes a row, every `step`-th byte a sample) to `w`×`h`.
-/// Shrinking, each output is the rounded mean of the 2×2 block at the centre of its
-/// span (smooth where plain decimation aliases; 4 reads an output, not an area filter).
-#[allow(clippy::too_many_arguments)]
-fn scale_plane(src: &[u8], sw: usize, sh: usize, stride: usize, step: usize, w: usize, h: usize, out: &mut Vec<u8>) {
-    let (xs, ys) = (taps(sw, w), taps(sh, h));
-    let (dx, dy) = (usize::from(sw > w) * step, usize::from(sh > h) * stride);
-    out.reserve(w * h);
-    for &sy in &ys {
-        let (r0, r1) = (&src[sy * stride..], &src[sy * stride + dy..]);
-        out.extend(xs.iter().map(|&sx| {
-            let i = sx * step;
-            ((r0[i] as u16 + r0[i + dx] as u16 + r1[i] as u16 + r1[i + dx] as u16 + 2) >> 2) as u8
-        }));
-    }
-}
-
-/// Downscale of an I420/NV12 frame to `(w, h)` (even) as planar I420.
-pub fn downscale(frame: &VideoFrame, w: u32, h: u32) -> Option<SmallFrame> {
-    let (sw, sh) = (frame.width as usize, frame.height as usize);
-    let (w, h) = (w as usize & !1, h as usize & !1);
-    if sw < 2 || sh < 2 || w == 0 || h == 0 {
-        return None;
-    }
-    let luma = sw * sh;
-    let (cw, ch) = (sw / 2, sh / 2);
-    if frame.data.len() < luma + 2 * cw * ch {
-        return None;
-    }
-    let (mut y, mut u, mut v) = (Vec::new(), Vec::new(), Vec::new());
-    let data = &frame.data[..];
-    scale_plane(&data[..luma], sw, sh, sw, 1, w, h, &mut y);
-    match frame.pixel_format {
-        mentorcast_media::PixelFormat::I420 => {
-            scale_plane(&data[luma..luma + cw * ch], cw, ch, cw, 1, w / 2, h / 2, &mut u);
-            scale_plane(&data[luma + cw * ch..luma + 2 * cw * ch], cw, ch, cw, 1, w / 2, h / 2, &mut v);
-        }
-        mentorcast_media::PixelFormat::Nv12 => {
-            let uv = &data[luma..luma + 2 * cw * ch];
-            scale_plane(uv, cw, ch, 2 * cw, 2, w / 2, h / 2, &mut u);
-            scale_plane(&uv[1..], cw, ch, 2 * cw, 2, w / 2, h / 2, &mut v);
-        }
-    }
-    Some(SmallFrame { width: w as u32, height: h as u32, y, u, v })
-}
-
 pub use crate::jpeg::{JpegEncoder, JpegError};
+pub use crate::scale::{downscale, SmallFrame};
 
 /// Throttles frames to the preview rate and encodes them on a worker thread, so
 /// the capture thread only pays for the downscale.
@@ -276,30 +212,6 @@ impl PreviewRunner {
 impl Drop for PreviewRunner {
     fn drop(&mut self) {
         self.halt();
-    }
-}
-
-/// 100 ms windows of interleaved stereo 48 kHz samples → levels (as the engine's meter).
-#[derive(Default)]
-pub struct LevelMeter {
-    window: Vec<i16>,
-}
-
-const WINDOW_SAMPLES: usize = 4800 * mentorcast_media::AUDIO_CHANNELS as usize;
-
-impl LevelMeter {
-    pub fn push(&mut self, mut samples: &[i16]) -> Vec<AudioLevel> {
-        let mut out = Vec::new();
-        while !samples.is_empty() {
-            let take = (WINDOW_SAMPLES - self.window.len()).min(samples.len());
-            self.window.extend_from_slice(&samples[..take]);
-            samples = &samples[take..];
-            if self.window.len() == WINDOW_SAMPLES {
-                out.push(AudioLevel::of(&self.window));
-                self.window.clear();
-            }
-        }
-        out
     }
 }
 

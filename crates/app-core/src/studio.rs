@@ -6,16 +6,16 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mentorcast_devices::{CameraSelector, CameraSource, MicSelector, MicSource};
+use mentorcast_devices::{DeviceError, SourceSpec, Sources, VideoRequest};
 use mentorcast_engine::{
-    AudioLevel, AudioSettings, Broadcast, BroadcastConfig, ReconnectPolicy, Service, SessionState, StopHandle,
-    TlsOptions, VideoSettings,
+    check_video_kbps, AudioLevel, AudioSettings, Broadcast, BroadcastConfig, PresetId, ReconnectPolicy, Service,
+    SessionPhase, SessionState, StopHandle, TlsOptions, VideoEncoding,
 };
-use mentorcast_media::{AudioSource, MediaClock, SourceError, SyntheticAudio, SyntheticVideo, VideoSource};
+use mentorcast_media::VideoSource;
 
 use crate::backend::Backend;
 use crate::dto::{
-    BroadcastStatus, DeviceList, DeviceOption, ErrorKindDto, GoLiveRequest, MicLevel, Preset, UiError, ViewerCountView,
+    BroadcastStatus, DeviceList, DeviceOption, ErrorKindDto, GoLiveRequest, MicLevel, UiError, ViewerCountView,
 };
 use crate::health::{self, HealthTracker};
 use crate::preview::{FrameSink, PreviewOut, PreviewRunner, TapVideo};
@@ -52,65 +52,25 @@ pub fn devices() -> DeviceList {
     DeviceList { cameras, microphones, notes }
 }
 
-fn device_error(kind: &str, e: SourceError) -> UiError {
-    let msg = match e {
-        SourceError::NotFound { .. } => format!("no {kind} found: pick another one, or the synthetic source"),
-        other => format!("the {kind} could not be opened ({other}): pick another one, or the synthetic source"),
-    };
-    UiError::new(ErrorKindDto::Device, msg)
+/// The device error as the Studio says it: what happened, and what to pick instead.
+fn device_error(e: DeviceError) -> UiError {
+    match e {
+        DeviceError::NothingToSend | DeviceError::Format(_) => UiError::new(ErrorKindDto::BadInput, e.to_string()),
+        e => UiError::new(ErrorKindDto::Device, format!("{e}: pick another one, or the synthetic source")),
+    }
 }
 
-pub struct Sources {
-    pub video: Option<Box<dyn VideoSource>>,
-    pub video_settings: Option<VideoSettings>,
-    pub audio: Option<Box<dyn AudioSource>>,
+/// A picker's id as a source spec ("synthetic", "none", "default" or a device id).
+fn spec(id: &str) -> Result<SourceSpec, UiError> {
+    id.parse().map_err(|_| UiError::new(ErrorKindDto::BadInput, "choose a camera and a microphone (or None) first"))
 }
 
-/// Opens the sources the pickers name (blocking: call off the async threads).
-pub fn open_sources(camera: &str, microphone: &str, preset: Preset, video_kbps: u32) -> Result<Sources, UiError> {
-    if camera.trim().is_empty() || microphone.trim().is_empty() {
-        return Err(UiError::new(ErrorKindDto::BadInput, "choose a camera and a microphone (or None) first"));
-    }
-    let (w, h) = preset.size();
-    let fps = preset.fps();
-    let (video, video_settings): (Option<Box<dyn VideoSource>>, _) = match camera {
-        "none" => (None, None),
-        "synthetic" => {
-            let v = SyntheticVideo::new(w, h, fps, MediaClock::start())
-                .map_err(|e| UiError::new(ErrorKindDto::BadInput, e.to_string()))?;
-            (Some(Box::new(v)), Some(VideoSettings { width: w, height: h, fps, kbps: video_kbps, keyframe_secs: 2 }))
-        }
-        id => {
-            let sel = if id == "default" { CameraSelector::Default } else { CameraSelector::Id(id.to_string()) };
-            let cam = CameraSource::open(sel, w, h, fps).map_err(|e| device_error("camera", e))?;
-            let m = cam.mode();
-            (
-                Some(Box::new(cam)),
-                Some(VideoSettings {
-                    width: m.width,
-                    height: m.height,
-                    fps: m.fps,
-                    kbps: video_kbps,
-                    keyframe_secs: 2,
-                }),
-            )
-        }
-    };
-    let audio: Option<Box<dyn AudioSource>> = match microphone {
-        "none" => None,
-        "synthetic" => Some(Box::new(SyntheticAudio::new(MediaClock::start()))),
-        id => {
-            let sel = if id == "default" { MicSelector::Default } else { MicSelector::Name(id.to_string()) };
-            Some(Box::new(MicSource::open(sel).map_err(|e| device_error("microphone", e))?))
-        }
-    };
-    if video.is_none() && audio.is_none() {
-        return Err(UiError::new(
-            ErrorKindDto::BadInput,
-            "with no camera and no microphone there is nothing to send: keep at least one",
-        ));
-    }
-    Ok(Sources { video, video_settings, audio })
+/// Opens the sources the pickers name at the preset's format (blocking: call off the async threads).
+pub fn open_sources(camera: &str, microphone: &str, preset: PresetId) -> Result<Sources, UiError> {
+    let (camera, microphone) = (spec(camera)?, spec(microphone)?);
+    let p = preset.preset();
+    mentorcast_devices::open(&camera, &microphone, VideoRequest { width: p.width, height: p.height, fps: p.fps })
+        .map_err(device_error)
 }
 
 pub fn level_of(l: AudioLevel) -> MicLevel {
@@ -221,14 +181,14 @@ impl Studio {
     }
 
     /// (Re)starts the preview of these sources; not while live (the live preview shows what is sent).
-    pub async fn start_preview(&self, camera: String, microphone: String, preset: Preset) -> Result<(), UiError> {
+    pub async fn start_preview(&self, camera: String, microphone: String, preset: PresetId) -> Result<(), UiError> {
         if self.is_live() || self.starting.load(Ordering::SeqCst) {
             return Ok(());
         }
         let me = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         self.stop_preview();
         tracing::debug!(%camera, %microphone, "preview: opening the sources");
-        let s = tokio::task::spawn_blocking(move || open_sources(&camera, &microphone, preset, preset.default_kbps()))
+        let s = tokio::task::spawn_blocking(move || open_sources(&camera, &microphone, preset))
             .await
             .map_err(|e| UiError::new(ErrorKindDto::Other, format!("opening the sources failed: {e}")))??;
         // Go Live or a newer preview came while the sources opened: this one is not wanted.
@@ -261,12 +221,7 @@ impl Studio {
         target: Target,
         backend: Option<Arc<Backend>>,
     ) -> Result<(), UiError> {
-        if !(300..=8000).contains(&req.video_kbps) {
-            return Err(UiError::new(
-                ErrorKindDto::BadInput,
-                "choose a video bitrate between 300 and 8000 kbps (ingests accept up to 8.5 Mbps in all)",
-            ));
-        }
+        check_video_kbps(req.video_kbps).map_err(|e| UiError::new(ErrorKindDto::BadInput, e.to_string()))?;
         if self.is_live() || self.starting.swap(true, Ordering::SeqCst) {
             return Err(UiError::new(ErrorKindDto::Busy, "already live: end the broadcast first"));
         }
@@ -283,17 +238,21 @@ impl Studio {
         self.stop_preview();
         tracing::debug!("go live: opening the sources");
         let (camera, mic, preset, kbps) = (req.camera.clone(), req.microphone.clone(), req.preset, req.video_kbps);
-        let sources = tokio::task::spawn_blocking(move || open_sources(&camera, &mic, preset, kbps))
+        let sources = tokio::task::spawn_blocking(move || open_sources(&camera, &mic, preset))
             .await
             .map_err(|e| UiError::new(ErrorKindDto::Other, format!("opening the sources failed: {e}")))??;
         let video = sources.video.map(|v| Box::new(TapVideo::new(v, self.frame_fanout())) as Box<dyn VideoSource>);
+        let fps = video.as_ref().map(|v| v.format().fps).unwrap_or(0);
         let config = BroadcastConfig {
             service: target.service.clone(),
             tls: target.tls,
-            video: sources.video_settings,
-            audio: sources.audio.as_ref().map(|_| AudioSettings { kbps: AUDIO_KBPS }),
+            video: Some(VideoEncoding::kbps(kbps)),
+            audio: Some(AudioSettings { kbps: AUDIO_KBPS }),
             duration: None,
             reconnect: ReconnectPolicy::default(),
+            adaptive: true,
+            adaptive_floor_kbps: None,
+            record: None,
         };
         let destination = Some(target.service.to_string());
         tracing::debug!("go live: starting the broadcast");
@@ -307,7 +266,6 @@ impl Studio {
         *guard = Some(Live { stop: broadcast.stop_handle(), viewers_stop });
         drop(guard);
 
-        let fps = sources.video_settings.map(|v| v.fps).unwrap_or(0);
         let mut tracker = HealthTracker::new(fps, kbps);
         let (sink, status) = (self.sink.clone(), self.status.clone());
         let mut state_rx = broadcast.state();
@@ -325,7 +283,7 @@ impl Studio {
             let mut state = SessionState::Connecting;
             publish(
                 &state,
-                &mentorcast_engine::Stats { state: "connecting".into(), ..Default::default() },
+                &mentorcast_engine::Stats { state: SessionPhase::Connecting, ..Default::default() },
                 &mut tracker,
             );
             let wait = broadcast_wait(broadcast);
@@ -415,7 +373,7 @@ mod tests {
         GoLiveRequest {
             camera: "synthetic".into(),
             microphone: "synthetic".into(),
-            preset: Preset::P480p30,
+            preset: PresetId::P480p30,
             video_kbps: 1000,
         }
     }
@@ -430,7 +388,7 @@ mod tests {
             let s = Studio::new(Arc::new(NullSink));
             // the preview's sources open on another thread while Go Live opens its own
             let (p, g) =
-                tokio::join!(s.start_preview("synthetic".into(), "synthetic".into(), Preset::P480p30), async {
+                tokio::join!(s.start_preview("synthetic".into(), "synthetic".into(), PresetId::P480p30), async {
                     if round % 2 == 1 {
                         tokio::task::yield_now().await;
                     }
@@ -440,7 +398,7 @@ mod tests {
             g.unwrap();
             assert!(!preview_running(&s), "round {round}: a preview runs beside the broadcast");
             // and a preview asked for while live does not start either
-            s.start_preview("synthetic".into(), "synthetic".into(), Preset::P480p30).await.unwrap();
+            s.start_preview("synthetic".into(), "synthetic".into(), PresetId::P480p30).await.unwrap();
             assert!(!preview_running(&s) || !s.is_live(), "round {round}: preview started while live");
             let _ = s.end();
         }
@@ -451,8 +409,8 @@ mod tests {
         let s = Studio::new(Arc::new(NullSink));
         // the older request (video only, quicker to open) finishes first; the newer one still wins
         let (a, b) = tokio::join!(
-            s.start_preview("synthetic".into(), "none".into(), Preset::P480p30),
-            s.start_preview("synthetic".into(), "synthetic".into(), Preset::P1080p30)
+            s.start_preview("synthetic".into(), "none".into(), PresetId::P480p30),
+            s.start_preview("synthetic".into(), "synthetic".into(), PresetId::P1080p30)
         );
         a.unwrap();
         b.unwrap();
@@ -461,8 +419,8 @@ mod tests {
 
     #[test]
     fn empty_source_ids_are_refused_before_any_device_is_opened() {
-        let e = open_sources("", "synthetic", Preset::P480p30, 1000).err().unwrap();
+        let e = open_sources("", "synthetic", PresetId::P480p30).err().unwrap();
         assert_eq!(e.kind, ErrorKindDto::BadInput);
-        assert!(open_sources("synthetic", " ", Preset::P480p30, 1000).is_err());
+        assert!(open_sources("synthetic", " ", PresetId::P480p30).is_err());
     }
 }

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mentorcast_engine::encode::{VideoEncoder, VideoOutput, VideoSettings};
-use mentorcast_engine::{Service, TlsOptions};
+use mentorcast_engine::Service;
 use mentorcast_media::{MediaClock, SyntheticVideo};
+use mentorcast_protocol::NetConnector;
 
 use crate::broadcast::parse_resolution;
 use crate::exit::{self, exit};
@@ -94,7 +95,7 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
         // (a) Subscribe first, then start the broadcast and time its first frame at the ingest.
         let key_a = format!("bench-a-{h}p-{stamp}");
         let play = Service::parse(&url, Some(&key_a)).map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
-        let mut player = mentorcast_engine::rtmp::play(&play, &TlsOptions::default())
+        let mut player = mentorcast_protocol::rtmp::play(&play, &NetConnector::default())
             .await
             .map_err(|e| exit(exit::code_for(e.kind()), e.to_string()))?;
         let started = Instant::now();
@@ -112,8 +113,7 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
                 &args.fps.to_string(),
                 "--video-kbps",
                 &kbps.to_string(),
-                "--reconnect-attempts",
-                "0",
+                "--no-reconnect",
                 "--json",
             ])
             .stdout(Stdio::piped())
@@ -122,7 +122,7 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
         let first = tokio::time::timeout(Duration::from_secs(15), async {
             loop {
                 match player.next_tag().await {
-                    Ok(Some(t)) if t.kind == mentorcast_engine::flv::TAG_VIDEO && t.body.get(1) == Some(&1) => {
+                    Ok(Some(t)) if t.kind == mentorcast_protocol::flv::TAG_VIDEO && t.body.get(1) == Some(&1) => {
                         return Some(started.elapsed())
                     }
                     Ok(Some(_)) => continue,

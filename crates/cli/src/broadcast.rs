@@ -6,52 +6,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use mentorcast_devices::{CameraSelector, CameraSource, MicSelector, MicSource};
+use mentorcast_devices::{DeviceError, SourceKind, SourceSpec, Sources, VideoRequest};
 use mentorcast_engine::{
-    AudioSettings, Broadcast, BroadcastConfig, ReconnectPolicy, Service, SessionState, Stats, TlsOptions, VideoSettings,
+    check_audio_kbps, check_video, format_elapsed, AudioSettings, Broadcast, BroadcastConfig, ReconnectPolicy, Service,
+    SessionState, Stats, TlsOptions, VideoEncoding,
 };
-use mentorcast_media::synthetic::check_format;
-use mentorcast_media::{AudioSource, MediaClock, SourceError, SyntheticAudio, SyntheticVideo, VideoSource};
+use mentorcast_media::DeviceState;
 
 use crate::exit::{self, exit};
-
-/// `--camera` / `--mic`: a device, the synthetic source, or nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceArg {
-    /// Not given: the default device if there is one, else synthetic (and say so).
-    Auto,
-    Synthetic,
-    None,
-    /// The system's default device; fail if there is none.
-    Default,
-    /// A device by id (see `mentorcast devices`); fail if it is not there.
-    Id(String),
-}
-
-impl std::str::FromStr for SourceArg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "" => return Err("empty source: use an id, default, synthetic or none".into()),
-            "auto" => SourceArg::Auto,
-            "synthetic" => SourceArg::Synthetic,
-            "none" => SourceArg::None,
-            "default" => SourceArg::Default,
-            id => SourceArg::Id(id.to_string()),
-        })
-    }
-}
-
-/// Sources opened for a broadcast, and what to tell the user about them.
-pub struct OpenedSources {
-    pub video: Option<Box<dyn VideoSource>>,
-    pub video_settings: Option<VideoSettings>,
-    pub audio: Option<Box<dyn AudioSource>>,
-    pub camera: String,
-    pub mic: String,
-    /// Fallbacks taken (e.g. no camera found: synthetic).
-    pub notes: Vec<String>,
-}
 
 /// Everything a broadcast needs (from flags or a scenario).
 #[derive(Debug, Clone)]
@@ -64,12 +26,52 @@ pub struct BroadcastPlan {
     pub video_kbps: u32,
     pub audio_kbps: u32,
     pub duration: Option<Duration>,
-    pub reconnect_attempts: u32,
+    pub reconnect: ReconnectPolicy,
+    /// Adaptive bitrate (on unless --no-adaptive) and its floor.
+    pub adaptive: bool,
+    pub adaptive_floor_kbps: Option<u32>,
+    /// Keep a local copy here (a file, or a folder).
+    pub record: Option<PathBuf>,
     /// Synthetic unless set otherwise (scenarios and the bench always use synthetic).
-    pub camera: SourceArg,
-    pub mic: SourceArg,
+    pub camera: SourceSpec,
+    pub mic: SourceSpec,
     /// Read `mute` / `unmute` lines on stdin.
     pub control_stdin: bool,
+}
+
+/// Parses a duration: `90s`, `10m`, `1h`, `500ms`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len()));
+    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration: use e.g. 90s, 10m, 1h or 0"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        other => return Err(format!("'{other}' is not a unit of time: use ms, s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("'{s}' is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The reconnect policy from the flags (`--reconnect-attempts` is the old spelling).
+pub fn reconnect_policy(reconnect_for: Duration, no_reconnect: bool, attempts: Option<u32>) -> ReconnectPolicy {
+    if no_reconnect {
+        return ReconnectPolicy::none();
+    }
+    match attempts {
+        Some(0) => ReconnectPolicy::none(),
+        Some(n) => {
+            eprintln!(
+                "note: --reconnect-attempts is deprecated: use --reconnect-for DURATION (it keeps trying that long)"
+            );
+            ReconnectPolicy { max_attempts: Some(n), ..ReconnectPolicy::for_duration(reconnect_for) }
+        }
+        None => ReconnectPolicy::for_duration(reconnect_for),
+    }
 }
 
 /// Parses `WxH`.
@@ -83,6 +85,7 @@ pub fn parse_resolution(s: &str) -> Result<(u32, u32)> {
 }
 
 impl BroadcastPlan {
+    #[allow(clippy::too_many_arguments)] // one per flag of `broadcast` and key of a scenario
     pub fn new(
         url: &str,
         key: Option<&str>,
@@ -92,23 +95,12 @@ impl BroadcastPlan {
         audio_kbps: u32,
         duration_s: Option<f64>,
         ca_file: Option<PathBuf>,
-        reconnect_attempts: u32,
+        reconnect: ReconnectPolicy,
     ) -> Result<Self> {
         let service = Service::parse(url, key).map_err(|e| exit(exit::BAD_ARGS, format!("Bad ingest URL: {e}.")))?;
         let (width, height) = parse_resolution(resolution)?;
-        check_format(width, height, fps).map_err(|e| exit(exit::BAD_ARGS, format!("{e}.")))?;
-        if !(100..=50_000).contains(&video_kbps) {
-            return Err(exit(
-                exit::BAD_ARGS,
-                format!("video bitrate {video_kbps} kbps is out of range: use 100 to 50000"),
-            ));
-        }
-        if !(32..=320).contains(&audio_kbps) {
-            return Err(exit(
-                exit::BAD_ARGS,
-                format!("audio bitrate {audio_kbps} kbps is out of range: use 32 to 320 (ingests accept up to 160)"),
-            ));
-        }
+        check_video(width, height, fps, video_kbps).map_err(|e| exit(exit::BAD_ARGS, format!("{e}.")))?;
+        check_audio_kbps(audio_kbps).map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
         if let Some(d) = duration_s {
             if !(d > 0.0 && d.is_finite()) {
                 return Err(exit(exit::BAD_ARGS, "the duration must be a positive number of seconds"));
@@ -128,119 +120,49 @@ impl BroadcastPlan {
             video_kbps,
             audio_kbps,
             duration: duration_s.map(Duration::from_secs_f64),
-            reconnect_attempts,
-            camera: SourceArg::Synthetic,
-            mic: SourceArg::Synthetic,
+            reconnect,
+            adaptive: true,
+            adaptive_floor_kbps: None,
+            record: None,
+            camera: SourceSpec::Synthetic,
+            mic: SourceSpec::Synthetic,
             control_stdin: false,
         })
     }
 
     /// Opens the sources (devices first, so a missing one fails before connecting).
-    pub fn open_sources(&self) -> Result<OpenedSources> {
-        if self.camera == SourceArg::None && self.mic == SourceArg::None {
-            return Err(exit(
-                exit::BAD_ARGS,
-                "--camera none and --mic none leave nothing to send: keep at least one source",
-            ));
-        }
-        let mut notes = Vec::new();
-        let synthetic_video = |plan: &Self| -> Result<(Box<dyn VideoSource>, VideoSettings)> {
-            let v = SyntheticVideo::new(plan.width, plan.height, plan.fps, MediaClock::start())
-                .map_err(|e| exit(exit::BAD_ARGS, e.to_string()))?;
-            Ok((
-                Box::new(v),
-                VideoSettings {
-                    width: plan.width,
-                    height: plan.height,
-                    fps: plan.fps,
-                    kbps: plan.video_kbps,
-                    keyframe_secs: 2,
-                },
-            ))
-        };
-        let (video, video_settings, camera) = match &self.camera {
-            SourceArg::None => (None, None, "none".to_string()),
-            SourceArg::Synthetic => {
-                let (v, s) = synthetic_video(self)?;
-                (Some(v), Some(s), format!("synthetic {}x{}@{}", self.width, self.height, self.fps))
+    pub fn open_sources(&self) -> Result<Sources> {
+        let want = VideoRequest { width: self.width, height: self.height, fps: self.fps };
+        mentorcast_devices::open(&self.camera, &self.mic, want).map_err(|e| match e {
+            DeviceError::NothingToSend => {
+                exit(exit::BAD_ARGS, "--camera none and --mic none leave nothing to send: keep at least one source")
             }
-            arg => {
-                let sel = match arg {
-                    SourceArg::Id(id) => CameraSelector::Id(id.clone()),
-                    _ => CameraSelector::Default,
-                };
-                match CameraSource::open(sel, self.width, self.height, self.fps) {
-                    Ok(cam) => {
-                        let m = cam.mode();
-                        let desc = format!("{} {}x{}@{} {}", cam.name(), m.width, m.height, m.fps, m.format.as_str());
-                        let s = VideoSettings { width: m.width, height: m.height, fps: m.fps, kbps: self.video_kbps, keyframe_secs: 2 };
-                        (Some(Box::new(cam) as Box<dyn VideoSource>), Some(s), desc)
-                    }
-                    Err(e) if *arg == SourceArg::Auto => {
-                        notes.push(format!("camera: {}; using the synthetic video", device_error("camera", &e)));
-                        let (v, s) = synthetic_video(self)?;
-                        (Some(v), Some(s), format!("synthetic {}x{}@{}", self.width, self.height, self.fps))
-                    }
-                    Err(e) => {
-                        return Err(exit(
-                            exit::NO_DEVICE,
-                            format!("{}. List devices with `mentorcast devices`; use --camera synthetic or --camera none to go without.", device_error("camera", &e)),
-                        ))
-                    }
-                }
+            DeviceError::Format(f) => exit(exit::BAD_ARGS, format!("{f}.")),
+            e => {
+                let flag = if e.kind() == Some(SourceKind::Microphone) { "--mic" } else { "--camera" };
+                exit(
+                    exit::NO_DEVICE,
+                    format!(
+                        "{e}. List devices with `mentorcast devices`; use {flag} synthetic or {flag} none to go without."
+                    ),
+                )
             }
-        };
-        let (audio, mic) = match &self.mic {
-            SourceArg::None => (None, "none".to_string()),
-            SourceArg::Synthetic => (
-                Some(Box::new(SyntheticAudio::new(MediaClock::start())) as Box<dyn AudioSource>),
-                "synthetic tone + beeps".to_string(),
-            ),
-            arg => {
-                let sel = match arg {
-                    SourceArg::Id(id) => MicSelector::Name(id.clone()),
-                    _ => MicSelector::Default,
-                };
-                match MicSource::open(sel) {
-                    Ok(mic) => {
-                        let n = mic.native_config();
-                        let desc = format!("{} ({} Hz, {} ch)", mic.name(), n.sample_rate, n.channels);
-                        (Some(Box::new(mic) as Box<dyn AudioSource>), desc)
-                    }
-                    Err(e) if *arg == SourceArg::Auto => {
-                        notes.push(format!("microphone: {}; using the synthetic tone", device_error("microphone", &e)));
-                        (Some(Box::new(SyntheticAudio::new(MediaClock::start())) as Box<dyn AudioSource>), "synthetic tone + beeps".to_string())
-                    }
-                    Err(e) => {
-                        return Err(exit(
-                            exit::NO_DEVICE,
-                            format!("{}. List devices with `mentorcast devices`; use --mic synthetic or --mic none to go without.", device_error("microphone", &e)),
-                        ))
-                    }
-                }
-            }
-        };
-        Ok(OpenedSources { video, video_settings, audio, camera, mic, notes })
+        })
     }
 
-    pub fn start(&self, sources: OpenedSources) -> Result<Broadcast> {
+    pub fn start(&self, sources: Sources) -> Result<Broadcast> {
         let config = BroadcastConfig {
             service: self.service.clone(),
             tls: self.tls.clone(),
-            video: sources.video_settings,
-            audio: sources.audio.as_ref().map(|_| AudioSettings { kbps: self.audio_kbps }),
+            video: Some(VideoEncoding::kbps(self.video_kbps)),
+            audio: Some(AudioSettings { kbps: self.audio_kbps }),
             duration: self.duration,
-            reconnect: ReconnectPolicy { max_attempts: self.reconnect_attempts, ..ReconnectPolicy::default() },
+            reconnect: self.reconnect,
+            adaptive: self.adaptive,
+            adaptive_floor_kbps: self.adaptive_floor_kbps,
+            record: self.record.clone(),
         };
         Ok(Broadcast::start(config, sources.video, sources.audio))
-    }
-}
-
-/// "no camera found" / "cannot open …" in one phrase.
-fn device_error(kind: &str, e: &SourceError) -> String {
-    match e {
-        SourceError::NotFound { .. } => format!("no {kind} found"),
-        other => format!("{kind} unavailable: {other}"),
     }
 }
 
@@ -268,11 +190,6 @@ impl Progress {
     }
 }
 
-pub fn format_elapsed(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
 pub fn stats_line(s: &Stats) -> String {
     let mut extra = String::new();
     if let Some(l) = s.audio_level {
@@ -284,15 +201,29 @@ pub fn stats_line(s: &Stats) -> String {
             if s.muted { " (muted)" } else { "" }
         );
     }
-    if let Some(m) = s.mic_state.as_ref().filter(|m| *m != "active") {
-        extra += &format!(" | mic {m}");
+    if s.mic_state == Some(DeviceState::Unavailable) {
+        extra += &format!(" | mic unavailable: {}", s.mic_reason.as_deref().unwrap_or("no reason given"));
     }
-    if let Some(c) = s.camera_state.as_ref().filter(|c| *c != "active") {
-        extra += &format!(" | camera {c}");
+    if s.camera_state == Some(DeviceState::Unavailable) {
+        extra += &format!(" | camera unavailable: {}", s.camera_reason.as_deref().unwrap_or("no reason given"));
+    }
+    if s.adaptive && s.target_kbps < s.configured_kbps {
+        extra += &format!(" | network slow: video lowered to {} kbps", s.target_kbps);
+    }
+    if let Some(o) = s.outages.last() {
+        match o.lasted_s {
+            Some(l) => extra += &format!(" | {} outage(s), last {l:.1} s", s.outages.len()),
+            None => extra += " | off air",
+        }
+    }
+    if let Some(c) = &s.local_copy {
+        if c.state == mentorcast_engine::CopyState::Stopped {
+            extra += &format!(" | local copy stopped: {}", c.reason.as_deref().unwrap_or("unknown"));
+        }
     }
     format!(
         "{} {} | {:.1} fps | video {:.0} kbps, audio {:.0} kbps | sent {} dropped {} skipped {} | delay {:.0} ms | {:.1} MB{extra}",
-        s.state.to_uppercase(),
+        s.state.as_str().to_uppercase(),
         format_elapsed(s.elapsed_s),
         s.fps,
         s.video_kbps,
@@ -342,7 +273,7 @@ pub async fn run(plan: &BroadcastPlan, progress: Progress) -> Result<Stats> {
         Progress::Quiet => {}
         Progress::Json => println!(
             "{}",
-            serde_json::json!({"event": "sources", "camera": sources.camera, "mic": sources.mic, "notes": sources.notes})
+            serde_json::json!({"event": "sources", "camera": sources.camera, "mic": sources.microphone, "notes": sources.notes})
         ),
         _ => {
             for n in &sources.notes {
@@ -351,7 +282,7 @@ pub async fn run(plan: &BroadcastPlan, progress: Progress) -> Result<Stats> {
             eprintln!(
                 "Broadcasting camera: {}, microphone: {} ({} kbps video, {} kbps audio) to {}{}",
                 sources.camera,
-                sources.mic,
+                sources.microphone,
                 plan.video_kbps,
                 plan.audio_kbps,
                 plan.service,
@@ -384,11 +315,15 @@ pub async fn run(plan: &BroadcastPlan, progress: Progress) -> Result<Stats> {
                     let s = state.borrow_and_update().clone();
                     match (&s, progress) {
                         (_, Progress::Json) => println!("{}", serde_json::json!({"event": "state", "state": s})),
-                        (SessionState::Reconnecting { attempt, max_attempts, reason }, Progress::Plain | Progress::Bar) => {
-                            let line = format!("reconnecting (attempt {attempt} of {max_attempts}): {reason}");
+                        (SessionState::Reconnecting { attempt, next_in_ms, off_air_ms, reason }, Progress::Plain | Progress::Bar) => {
+                            let line = format!(
+                                "reconnecting (attempt {attempt}, off air {:.1} s, next try in {:.1} s): {reason}",
+                                *off_air_ms as f64 / 1000.0,
+                                *next_in_ms as f64 / 1000.0
+                            );
                             match &bar { Some(b) => b.println(line), None => eprintln!("{line}") }
                         }
-                        (_, Progress::Plain) => eprintln!("state: {}", s.name()),
+                        (_, Progress::Plain) => eprintln!("state: {}", s.phase().as_str()),
                         _ => {}
                     }
                 }

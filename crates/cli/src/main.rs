@@ -50,20 +50,35 @@ enum Command {
         /// Extra CA certificate(s) (PEM) to trust for rtmps://.
         #[arg(long)]
         ca_file: Option<PathBuf>,
-        /// Reconnect attempts after the connection drops mid-broadcast.
-        #[arg(long, default_value_t = 5)]
-        reconnect_attempts: u32,
+        /// Keep reconnecting this long after the connection drops (e.g. 90s, 10m, 1h; 0: until stopped).
+        #[arg(long, default_value = "10m", value_parser = broadcast::parse_duration)]
+        reconnect_for: std::time::Duration,
+        /// A lost connection ends the broadcast.
+        #[arg(long, conflicts_with = "reconnect_for")]
+        no_reconnect: bool,
+        /// Deprecated: use --reconnect-for DURATION (or --no-reconnect for 0).
+        #[arg(long, hide = true)]
+        reconnect_attempts: Option<u32>,
+        /// Keep the configured bitrate whatever the network does (adaptive bitrate off).
+        #[arg(long)]
+        no_adaptive: bool,
+        /// The lowest video bitrate adaptive bitrate may choose (default: 25 % of --video-kbps, at least 300).
+        #[arg(long)]
+        adaptive_floor_kbps: Option<u32>,
+        /// Keep a local copy of the broadcast (FLV): a file, or a folder for a new file.
+        #[arg(long)]
+        record: Option<PathBuf>,
         /// One JSON object per line (state changes and stats) on stdout.
         #[arg(long)]
         json: bool,
         /// Camera: an id from `mentorcast devices`, default, synthetic or none (audio only).
         /// Not given: the default camera, else synthetic (said in the output).
         #[arg(long, env = "MENTORCAST_CAMERA", default_value = "auto", hide_default_value = true)]
-        camera: broadcast::SourceArg,
+        camera: mentorcast_devices::SourceSpec,
         /// Microphone: an id from `mentorcast devices`, default, synthetic or none (no audio track).
         /// Not given: the default microphone, else synthetic (said in the output).
         #[arg(long, env = "MENTORCAST_MIC", default_value = "auto", hide_default_value = true)]
-        mic: broadcast::SourceArg,
+        mic: mentorcast_devices::SourceSpec,
         /// Read `mute` / `unmute` lines on stdin (silence is sent while muted).
         #[arg(long)]
         control_stdin: bool,
@@ -162,7 +177,7 @@ struct VideoArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    mentorcast_engine::rtmp::quiet_contained_panics();
+    mentorcast_protocol::rtmp::quiet_contained_panics();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MENTORCAST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -199,12 +214,18 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             video,
             audio_kbps,
             ca_file,
+            reconnect_for,
+            no_reconnect,
             reconnect_attempts,
+            no_adaptive,
+            adaptive_floor_kbps,
+            record,
             json,
             camera,
             mic,
             control_stdin,
         } => {
+            let reconnect = broadcast::reconnect_policy(reconnect_for, no_reconnect, reconnect_attempts);
             let config = config::Config::load(cli.config.as_deref())?;
             // Only mentors may broadcast: a signed-in non-mentor is told why.
             // (Nobody signed in: QA runs to a raw URL go ahead.)
@@ -235,9 +256,12 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                 audio_kbps,
                 duration,
                 ca_file,
-                reconnect_attempts,
+                reconnect,
             )?;
             (plan.camera, plan.mic, plan.control_stdin) = (camera, mic, control_stdin);
+            plan.adaptive = !no_adaptive;
+            plan.adaptive_floor_kbps = adaptive_floor_kbps;
+            plan.record = record;
             let progress = broadcast::Progress::choose(json);
             let stats = broadcast::run(&plan, progress).await?;
             match progress {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use mentorcast_engine::{Service, Stats, TlsOptions};
+use mentorcast_engine::{ReconnectPolicy, Service, Stats, TlsOptions};
 use mentorcast_verify::{PlayLimits, Report, VerifyOptions};
 
 use crate::broadcast::{BroadcastPlan, Progress};
@@ -248,7 +248,7 @@ async fn run_inner(s: &Scenario, result: &mut ScenarioResult) -> Result<Report> 
         s.audio_kbps,
         Some(s.duration_s),
         s.ca_file.clone(),
-        3,
+        ReconnectPolicy::default(),
     )?;
     let opts = VerifyOptions { fps: Some(s.fps) };
     let since = SystemTime::now() - Duration::from_secs(1);
@@ -260,6 +260,7 @@ async fn run_inner(s: &Scenario, result: &mut ScenarioResult) -> Result<Report> 
             start_timeout: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs_f64(s.duration_s + 30.0),
+            follow_republish: false,
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (playing_tx, playing_rx) = tokio::sync::oneshot::channel();

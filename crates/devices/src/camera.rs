@@ -17,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mentorcast_media::{
-    DeviceState, MediaClock, PixelFormat, SourceError, SourceStatus, VideoFormat, VideoFrame, VideoSource,
+    DeviceState, DeviceStatus, MediaClock, PixelFormat, SourceError, SourceStatus, VideoFormat, VideoFrame, VideoSource,
 };
 
 use crate::convert::CaptureFormat;
@@ -276,9 +276,9 @@ impl VideoSource for CameraSource {
                     return Ok(f);
                 }
                 None => {
-                    if self.status.get() == DeviceState::Active {
+                    if self.status.get().state == DeviceState::Active {
                         self.status
-                            .set(DeviceState::Unavailable(format!("no frames for {} ms", CAMERA_STALL.as_millis())));
+                            .set(DeviceStatus::unavailable(format!("no frames for {} ms", CAMERA_STALL.as_millis())));
                     }
                     tracing::warn!("camera '{}' unavailable: showing the slate", self.name);
                     self.slate_next_us = Some(self.clock.now_us());
@@ -414,7 +414,7 @@ pub(crate) mod nokhwa_backend {
         let mut conv = match Converter::new(mode.format, mode.width, mode.height) {
             Ok(c) => c,
             Err(e) => {
-                status.set(DeviceState::Unavailable(e.to_string()));
+                status.set(DeviceStatus::unavailable(e.to_string()));
                 return;
             }
         };
@@ -426,7 +426,7 @@ pub(crate) mod nokhwa_backend {
                     last_try = Instant::now();
                     if let Ok(c) = open(&index, mode) {
                         tracing::info!("camera '{name}' reopened");
-                        status.set(DeviceState::Active);
+                        status.set(DeviceStatus::ACTIVE);
                         cam = Some(c);
                     }
                 }
@@ -453,7 +453,7 @@ pub(crate) mod nokhwa_backend {
                 }
                 Err(e) => {
                     tracing::warn!("camera '{name}' failed: {e}");
-                    status.set(DeviceState::Unavailable(e.to_string()));
+                    status.set(DeviceStatus::unavailable(e.to_string()));
                     cam = None;
                     last_try = Instant::now();
                 }
@@ -552,14 +552,14 @@ mod tests {
         shared.push(real(clock.now_us()));
         let f0 = cam.next_frame().unwrap();
         assert_eq!((f0.index, f0.data[0]), (0, 7));
-        assert_eq!(status.get(), DeviceState::Active);
+        assert_eq!(status.get().state, DeviceState::Active);
         // nothing more from the camera: the slate, once the stall is over
         let waited = Instant::now();
         let s1 = cam.next_frame().unwrap();
         assert!(waited.elapsed() >= CAMERA_STALL - Duration::from_millis(50), "slate after {:?}", waited.elapsed());
         assert_eq!(s1.data, render_slate(64, 36));
         assert_eq!(s1.index, 1);
-        assert!(matches!(status.get(), DeviceState::Unavailable(_)), "{:?}", status.get());
+        assert_eq!(status.get().state, DeviceState::Unavailable, "{:?}", status.get());
         // slate frames are paced at the nominal rate (50 fps: 20 ms apart)
         let s2 = cam.next_frame().unwrap();
         let s3 = cam.next_frame().unwrap();

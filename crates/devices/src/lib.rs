@@ -11,7 +11,9 @@ pub mod camera;
 pub mod convert;
 pub mod devices;
 pub mod mic;
+pub mod spec;
 
 pub use camera::{choose_format, CameraMode, CameraSelector, CameraSource};
 pub use convert::{CaptureFormat, ConvertError, Converter};
 pub use mic::{MicSelector, MicSource};
+pub use spec::{open, DeviceError, SourceKind, SourceSpec, Sources, VideoRequest};

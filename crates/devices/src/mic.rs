@@ -1,7 +1,7 @@
 //! Microphone capture through cpal, behind [`AudioSource`].
 //!
-//! The device is opened with its own default config (ALSA refuses odd rates;
-//! CONTEXT §5) on a dedicated thread that owns the cpal stream (cpal streams
+//! The device is opened with its own default config (ALSA refuses odd rates)
+//! on a dedicated thread that owns the cpal stream (cpal streams
 //! are not `Send`). Its callback hands interleaved `f32` buffers to the
 //! source, which mixes or duplicates them to stereo, resamples to 48 kHz with
 //! rubato when the device runs at another rate, and cuts 10 ms chunks.
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use mentorcast_media::{
-    AudioChunk, AudioSource, DeviceState, MediaClock, SourceError, SourceStatus, AUDIO_SAMPLE_RATE,
+    AudioChunk, AudioSource, DeviceStatus, MediaClock, SourceError, SourceStatus, AUDIO_SAMPLE_RATE,
 };
 use rubato::{FftFixedIn, Resampler};
 
@@ -611,7 +611,7 @@ impl MicSource {
         let (thread, rx, native, name) = open_device(&selector)?;
         let timeline = Timeline::new(native)?;
         let status = SourceStatus::new();
-        status.set(DeviceState::Active);
+        status.set(DeviceStatus::ACTIVE);
         Ok(Self {
             selector,
             name,
@@ -639,7 +639,7 @@ impl MicSource {
         if self.live.take().is_some() {
             tracing::warn!("microphone '{}' unavailable: {reason}; sending silence", self.name);
         }
-        self.status.set(DeviceState::Unavailable(reason));
+        self.status.set(DeviceStatus::unavailable(reason));
         self.last_reopen = Instant::now();
     }
 
@@ -655,7 +655,7 @@ impl MicSource {
                     self.name = name;
                     self.native = native;
                     self.live = Some(Live { _thread: thread, rx, last_data: Instant::now(), got_data: false });
-                    self.status.set(DeviceState::Active);
+                    self.status.set(DeviceStatus::ACTIVE);
                 }
                 Err(e) => tracing::debug!("microphone back with an unusable format: {e}"),
             },

@@ -11,7 +11,7 @@ use openh264::encoder::{
 use openh264::formats::YUVSlices;
 use openh264::OpenH264API;
 
-use crate::flv;
+use mentorcast_protocol::{flv, h264};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -69,6 +69,9 @@ pub struct VideoEncoder {
     encoder: Encoder,
     settings: VideoSettings,
     last_sps_pps: Option<(Vec<u8>, Vec<u8>)>,
+    /// openh264 sets itself up at the first frame: a bitrate change before it waits here.
+    started: bool,
+    pending_kbps: Option<u32>,
 }
 
 impl VideoEncoder {
@@ -88,7 +91,7 @@ impl VideoEncoder {
             .num_threads(1);
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| EncodeError::Video(e.to_string()))?;
-        Ok(Self { encoder, settings, last_sps_pps: None })
+        Ok(Self { encoder, settings, last_sps_pps: None, started: false, pending_kbps: None })
     }
 
     pub fn settings(&self) -> VideoSettings {
@@ -100,12 +103,44 @@ impl VideoEncoder {
         self.encoder.force_intra_frame();
     }
 
+    /// Changes the target bitrate from the next frame on (no new keyframe): the
+    /// output's adaptive bitrate. openh264's `SetOption(ENCODER_OPTION_BITRATE)`.
+    pub fn set_kbps(&mut self, kbps: u32) -> Result<(), EncodeError> {
+        if !self.started {
+            self.pending_kbps = Some(kbps);
+            return Ok(());
+        }
+        let mut info = openh264_sys2::SBitrateInfo {
+            iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
+            iBitrate: kbps.saturating_mul(1000).min(i32::MAX as u32) as std::os::raw::c_int,
+        };
+        // SAFETY: the encoder is initialised (a frame was encoded); the option takes an
+        // SBitrateInfo, which lives for the call.
+        let r = unsafe {
+            self.encoder
+                .raw_api()
+                .set_option(openh264_sys2::ENCODER_OPTION_BITRATE, std::ptr::addr_of_mut!(info).cast())
+        };
+        if r != 0 {
+            return Err(EncodeError::Video(format!(
+                "could not change the bitrate to {kbps} kbps (openh264 returned {r})"
+            )));
+        }
+        self.settings.kbps = kbps;
+        Ok(())
+    }
+
     /// Forgets the last SPS/PPS so the next keyframe carries the decoder config again.
     pub fn resend_config(&mut self) {
         self.last_sps_pps = None;
     }
 
     pub fn encode(&mut self, frame: &VideoFrame) -> Result<VideoOutput, EncodeError> {
+        if self.started {
+            if let Some(kbps) = self.pending_kbps.take() {
+                self.set_kbps(kbps)?;
+            }
+        }
         let (w, h) = (self.settings.width, self.settings.height);
         if frame.width != w || frame.height != h {
             return Err(EncodeError::FrameSize { got_w: frame.width, got_h: frame.height, want_w: w, want_h: h });
@@ -120,6 +155,7 @@ impl VideoEncoder {
         );
         let ts = openh264::Timestamp::from_millis((frame.pts_us.max(0) / 1000) as u64);
         let bitstream = self.encoder.encode_at(&yuv, ts).map_err(|e| EncodeError::Video(e.to_string()))?;
+        self.started = true;
         let frame_type = bitstream.frame_type();
         if matches!(frame_type, FrameType::Skip | FrameType::Invalid) {
             return Ok(VideoOutput::Skipped);
@@ -129,12 +165,12 @@ impl VideoEncoder {
         let mut pps = None;
         let mut nals = Vec::new();
         let mut keyframe = false;
-        for nal in flv::split_annex_b(&annex_b) {
-            match flv::nal_type(nal) {
-                flv::NAL_SPS => sps = Some(nal.to_vec()),
-                flv::NAL_PPS => pps = Some(nal.to_vec()),
+        for nal in h264::split_annex_b(&annex_b) {
+            match h264::nal_type(nal) {
+                h264::NAL_SPS => sps = Some(nal.to_vec()),
+                h264::NAL_PPS => pps = Some(nal.to_vec()),
                 t => {
-                    keyframe |= t == flv::NAL_IDR;
+                    keyframe |= t == h264::NAL_IDR;
                     nals.push(Bytes::copy_from_slice(nal));
                 }
             }
@@ -147,9 +183,8 @@ impl VideoEncoder {
         if let (Some(sps), Some(pps)) = (sps, pps) {
             let changed = self.last_sps_pps.as_ref().map(|(s, p)| *s != sps || *p != pps).unwrap_or(true);
             if changed {
-                config = Some(Bytes::from(
-                    flv::avc_decoder_config(&sps, &pps).map_err(|e| EncodeError::Video(e.to_string()))?,
-                ));
+                config =
+                    Some(Bytes::from(h264::decoder_config(&sps, &pps).map_err(|e| EncodeError::Video(e.to_string()))?));
                 self.last_sps_pps = Some((sps, pps));
             }
         }
@@ -263,6 +298,29 @@ mod tests {
             VideoOutput::Packet(p) => assert!(p.keyframe),
             VideoOutput::Skipped => panic!("forced keyframe skipped"),
         }
+    }
+
+    #[test]
+    fn the_bitrate_changes_while_encoding() {
+        let settings = VideoSettings { width: 640, height: 360, fps: 30, kbps: 3000, keyframe_secs: 2 };
+        let mut enc = VideoEncoder::new(settings).unwrap();
+        let src = SyntheticVideo::new(640, 360, 30, MediaClock::start()).unwrap();
+        let bytes = |enc: &mut VideoEncoder, from: u64| -> usize {
+            (from..from + 90)
+                .filter_map(|i| match enc.encode(&src.render(i)).unwrap() {
+                    VideoOutput::Packet(p) => Some(p.nals.iter().map(|n| n.len()).sum::<usize>()),
+                    VideoOutput::Skipped => None,
+                })
+                .sum()
+        };
+        let high = bytes(&mut enc, 0);
+        enc.set_kbps(300).unwrap();
+        assert_eq!(enc.settings().kbps, 300);
+        let _settle = bytes(&mut enc, 90);
+        let low = bytes(&mut enc, 180);
+        // The synthetic pattern fills about 700 kbps: at 3000 it sends that, at 300 it must send less.
+        assert!(low * 2 < high, "3 s at 300 kbps ({low} B) vs at 3000 kbps ({high} B)");
+        assert!((low as f64) < 300_000.0 / 8.0 * 3.0 * 1.5, "{low} B in 3 s at 300 kbps");
     }
 
     #[test]

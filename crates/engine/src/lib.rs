@@ -1,19 +1,27 @@
 //! The Mentorcast broadcast engine, in the shape of OBS:
-//! sources (`mentorcast-media`) → encoders ([`encode`]) → output ([`output`],
-//! which owns reconnect and drop policy) → service ([`service`], where to send).
-//! A [`session::Broadcast`] wires them, runs the state machine and publishes
-//! stats; the CLI and the app only subscribe.
+//! sources (`mentorcast-media`, `mentorcast-devices`) → encoders ([`encode`],
+//! run by [`pipeline`]) → output ([`output`]: the connection, reconnect, drop
+//! policy, stall detection) → service (where to send: [`Service`], from
+//! `mentorcast-protocol`). A [`Broadcast`] ([`session`]) wires them and
+//! reports [`SessionState`] and [`Stats`] ([`stats`]); the CLI and the app only
+//! subscribe. [`presets`] holds the presets and limits both check against;
+//! [`record`] writes the local copy of every broadcast.
 
 pub mod encode;
-pub mod flv;
 pub mod output;
+pub mod pipeline;
+pub mod presets;
 pub mod queue;
-pub mod rtmp;
-pub mod service;
+pub mod record;
 pub mod session;
+pub mod stats;
 
 pub use encode::{AudioSettings, VideoSettings};
-pub use output::ReconnectPolicy;
-pub use rtmp::{FailureKind, RtmpError, TlsOptions};
-pub use service::{Service, ServiceError};
-pub use session::{AudioLevel, Broadcast, BroadcastConfig, BroadcastFailure, SessionState, Stats, StopHandle};
+pub use mentorcast_protocol::{FailureKind, RtmpError, Service, ServiceError, TlsOptions};
+pub use output::{AdaptiveConfig, Outage, ReconnectPolicy, DEFAULT_RECONNECT_FOR};
+pub use presets::{
+    check_audio_kbps, check_video, check_video_kbps, LimitError, Preset, PresetId, BITRATE_LIMITS, PRESETS,
+};
+pub use record::CopyState;
+pub use session::{Broadcast, BroadcastConfig, BroadcastFailure, StopHandle, VideoEncoding, STOP_WITHIN};
+pub use stats::{format_elapsed, AudioLevel, LevelMeter, LocalCopyStats, SessionPhase, SessionState, Stats};

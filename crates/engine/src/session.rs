@@ -1,126 +1,65 @@
-//! A broadcast session: wires sources → encoders → output, runs the state
-//! machine (idle → connecting → live → ending → ended, or failed with a
-//! reason; reconnecting while live) and publishes stats about once a second.
-//! Callers (CLI, app) only subscribe to [`SessionState`] and [`Stats`].
+//! A broadcast session: builds and wires the stages — sources → encoders
+//! ([`crate::pipeline`]) → output ([`crate::output`]) — forwards the output's
+//! events as [`SessionState`]s and publishes [`Stats`] about once a second.
+//! Callers (CLI, app) only subscribe.
+//!
+//! The sources start on the session clock once the ingest accepted the
+//! publish (stream time 0 is that moment), so the first frame is not already
+//! late. Stop (or the configured duration) stops the sources; the encoders
+//! finish what they hold and the output sends it, all within [`STOP_WITHIN`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mentorcast_media::{AudioChunk, AudioSource, MediaClock, SourceStatus, VideoSource};
-use tokio::sync::{mpsc, watch};
+use mentorcast_media::{AudioSource, DeviceStatus, MediaClock, VideoSource};
+use mentorcast_protocol::{FailureKind, NetConnector, Service, TlsOptions};
+use tokio::sync::watch;
+use tokio::time::Instant;
 
-use crate::encode::{AudioEncoder, AudioSettings, VideoEncoder, VideoOutput, VideoSettings};
-use crate::output::{MediaPacket, Output, ReconnectPolicy};
-use crate::queue::DropOldest;
-use crate::rtmp::{FailureKind, RtmpError, TlsOptions};
-use crate::service::Service;
+use crate::encode::{AudioSettings, VideoSettings};
+use crate::output::{
+    self, AdaptiveConfig, OutputConfig, OutputEnd, OutputEvent, OutputStats, ReconnectPolicy, Timings,
+};
+use crate::pipeline::{AudioTap, Encoders, PacketSender, Pipeline};
+use crate::presets::check_video;
+use crate::record::{CopyStatus, LocalCopy};
+use crate::stats::{AudioLevel, LevelMeter, LocalCopyStats, SessionPhase, SessionState, Stats};
 
-/// Raw frames waiting for the encoder (about 130 ms at 30 fps).
-const RAW_VIDEO_QUEUE: usize = 4;
-/// Encoded packets waiting for the output (a few seconds of both tracks).
-const PACKET_QUEUE: usize = 512;
 const STATS_INTERVAL: Duration = Duration::from_millis(1000);
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// A stop completes within this, whatever the network does.
+pub const STOP_WITHIN: Duration = Duration::from_secs(2);
+
+/// How to encode video; the size and rate come from the video source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct VideoEncoding {
+    pub kbps: u32,
+    /// Keyframe interval in seconds (ingests want 2).
+    pub keyframe_secs: u32,
+}
+
+impl VideoEncoding {
+    /// At `kbps` with a keyframe every 2 s.
+    pub fn kbps(kbps: u32) -> Self {
+        Self { kbps, keyframe_secs: 2 }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct BroadcastConfig {
     pub service: Service,
     pub tls: TlsOptions,
-    pub video: Option<VideoSettings>,
+    /// None: no video even if a video source is given.
+    pub video: Option<VideoEncoding>,
     pub audio: Option<AudioSettings>,
     /// Stop by itself after this long live (None: until stopped).
     pub duration: Option<Duration>,
     pub reconnect: ReconnectPolicy,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum SessionState {
-    Idle,
-    Connecting,
-    Live,
-    Reconnecting { attempt: u32, max_attempts: u32, reason: String },
-    Ending,
-    Ended,
-    Failed { kind: FailureKind, reason: String },
-}
-
-impl SessionState {
-    pub fn name(&self) -> &'static str {
-        match self {
-            SessionState::Idle => "idle",
-            SessionState::Connecting => "connecting",
-            SessionState::Live => "live",
-            SessionState::Reconnecting { .. } => "reconnecting",
-            SessionState::Ending => "ending",
-            SessionState::Ended => "ended",
-            SessionState::Failed { .. } => "failed",
-        }
-    }
-}
-
-/// Peak and RMS of the audio sent (after mute), dBFS, over the last 100 ms
-/// window; −inf (serialized as null) for digital silence.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct AudioLevel {
-    pub peak_dbfs: Option<f64>,
-    pub rms_dbfs: Option<f64>,
-}
-
-impl AudioLevel {
-    /// Level of interleaved 16-bit samples (all channels together).
-    pub fn of(samples: &[i16]) -> Self {
-        if samples.is_empty() {
-            return Self::default();
-        }
-        let (mut peak, mut sum) = (0f64, 0f64);
-        for &s in samples {
-            let v = s as f64 / 32768.0;
-            peak = peak.max(v.abs());
-            sum += v * v;
-        }
-        let rms = (sum / samples.len() as f64).sqrt();
-        let db = |x: f64| (x > 0.0).then(|| 20.0 * x.log10());
-        Self { peak_dbfs: db(peak), rms_dbfs: db(rms) }
-    }
-}
-
-/// Audio level window: 100 ms (the meter updates at 10 Hz).
-const LEVEL_WINDOW_FRAMES: usize = 4800;
-
-/// Stats, refreshed about once a second while live.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Stats {
-    pub state: String,
-    /// Seconds since going live.
-    pub elapsed_s: f64,
-    pub frames_captured: u64,
-    pub frames_encoded: u64,
-    pub frames_sent: u64,
-    /// Dropped anywhere: at capture (source fell behind or the encoder lagged) and by the output's policy.
-    pub frames_dropped: u64,
-    /// Skipped by the encoder's rate control.
-    pub frames_skipped: u64,
-    pub audio_frames_sent: u64,
-    pub audio_frames_dropped: u64,
-    /// Video frames sent per second over the last interval.
-    pub fps: f64,
-    pub video_kbps: f64,
-    pub audio_kbps: f64,
-    /// Age of the last video frame when it was sent (capture → socket).
-    pub queue_delay_ms: f64,
-    pub bytes_sent: u64,
-    pub reconnects: u32,
-    /// Time from going live to the first video frame written to the socket.
-    pub first_frame_ms: Option<f64>,
-    /// The last 100 ms of audio sent (None without audio).
-    pub audio_level: Option<AudioLevel>,
-    /// Audio is being replaced by silence ([`Broadcast::set_muted`]).
-    pub muted: bool,
-    /// "active" or "unavailable: …" for device sources; None for synthetic or absent ones.
-    pub mic_state: Option<String>,
-    pub camera_state: Option<String>,
+    /// Adaptive bitrate on or off, and its floor (None: 25 % of the video bitrate, at least 300 kbps).
+    pub adaptive: bool,
+    pub adaptive_floor_kbps: Option<u32>,
+    /// Keep a local copy here: a file, or a folder that gets a new file.
+    pub record: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -128,21 +67,6 @@ pub struct Stats {
 pub struct BroadcastFailure {
     pub kind: FailureKind,
     pub message: String,
-}
-
-impl From<RtmpError> for BroadcastFailure {
-    fn from(e: RtmpError) -> Self {
-        Self { kind: e.kind(), message: e.to_string() }
-    }
-}
-
-#[derive(Default)]
-struct Counters {
-    captured: AtomicU64,
-    capture_dropped: AtomicU64,
-    encoded: AtomicU64,
-    skipped: AtomicU64,
-    encode_dropped: AtomicU64,
 }
 
 /// A running broadcast.
@@ -174,7 +98,7 @@ impl Broadcast {
         audio: Option<Box<dyn AudioSource>>,
     ) -> Self {
         let (state_tx, state) = watch::channel(SessionState::Idle);
-        let (stats_tx, stats) = watch::channel(Stats { state: "idle".into(), ..Stats::default() });
+        let (stats_tx, stats) = watch::channel(Stats::default());
         let (stop_tx, stop_rx) = watch::channel(false);
         let muted = Arc::new(AtomicBool::new(false));
         let (level_tx, level) = watch::channel(None);
@@ -230,166 +154,51 @@ struct SessionIo {
     muted: Arc<AtomicBool>,
 }
 
-struct Pipeline {
-    stop_sources: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    video_status: Option<SourceStatus>,
-    audio_status: Option<SourceStatus>,
-}
+impl SessionIo {
+    fn set_state(&self, s: SessionState) {
+        tracing::info!(state = s.phase().as_str(), "session state");
+        let _ = self.state_tx.send(s);
+    }
 
-/// Applies mute and measures the level of one chunk on its way to the encoder.
-struct AudioTap {
-    muted: Arc<AtomicBool>,
-    level_tx: watch::Sender<Option<AudioLevel>>,
-    window: Vec<i16>,
-}
-
-impl AudioTap {
-    fn process(&mut self, chunk: &mut AudioChunk) {
-        if self.muted.load(Ordering::Relaxed) {
-            chunk.samples.fill(0);
-        }
-        let per = mentorcast_media::AUDIO_CHANNELS as usize;
-        let mut rest = &chunk.samples[..];
-        while !rest.is_empty() {
-            let want = LEVEL_WINDOW_FRAMES * per - self.window.len();
-            let take = want.min(rest.len());
-            self.window.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.window.len() == LEVEL_WINDOW_FRAMES * per {
-                let _ = self.level_tx.send(Some(AudioLevel::of(&self.window)));
-                self.window.clear();
-            }
-        }
+    fn fail(&self, f: BroadcastFailure) -> BroadcastFailure {
+        let _ = self.state_tx.send(SessionState::Failed { kind: f.kind, reason: f.message.clone() });
+        f
     }
 }
 
-fn spawn_pipeline(
+fn config_failure(message: String) -> BroadcastFailure {
+    BroadcastFailure { kind: FailureKind::Config, message }
+}
+
+/// The encoders' settings from the sources' formats and the config.
+fn settings(
     config: &BroadcastConfig,
-    clock: MediaClock,
     video: Option<Box<dyn VideoSource>>,
     audio: Option<Box<dyn AudioSource>>,
-    tx: mpsc::Sender<MediaPacket>,
-    counters: Arc<Counters>,
-    keyframe_request: Arc<AtomicBool>,
-    mut tap: AudioTap,
-) -> Result<(Pipeline, Option<[u8; 2]>), BroadcastFailure> {
-    let stop_sources = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    let video_status = video.as_ref().and_then(|v| v.status());
-    let audio_status = audio.as_ref().and_then(|a| a.status());
-    let enc_err =
-        |e: crate::encode::EncodeError| BroadcastFailure { kind: FailureKind::Config, message: e.to_string() };
-    let mut asc = None;
-
-    if let (Some(mut src), Some(settings)) = (video, config.video) {
-        let mut encoder = VideoEncoder::new(settings).map_err(enc_err)?;
-        let queue = Arc::new(DropOldest::new(RAW_VIDEO_QUEUE));
-        src.start(clock);
-        let (q, stop, c) = (queue.clone(), stop_sources.clone(), counters.clone());
-        threads.push(spawn_named("video-capture", move || {
-            let mut last_index: Option<u64> = None;
-            while !stop.load(Ordering::Relaxed) {
-                match src.next_frame() {
-                    Ok(frame) => {
-                        if let Some(last) = last_index {
-                            // The source fell behind and skipped frames: they count as dropped.
-                            let gap = frame.index.saturating_sub(last + 1);
-                            c.capture_dropped.fetch_add(gap, Ordering::Relaxed);
-                        }
-                        last_index = Some(frame.index);
-                        c.captured.fetch_add(1, Ordering::Relaxed);
-                        if q.push(frame).is_some() {
-                            c.capture_dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!("video source ended: {e}");
-                        break;
-                    }
-                }
-            }
-            q.close();
-        }));
-        let (tx, c, kf) = (tx.clone(), counters.clone(), keyframe_request);
-        threads.push(spawn_named("video-encode", move || {
-            while let Some(frame) = queue.pop() {
-                if kf.swap(false, Ordering::Relaxed) {
-                    encoder.force_keyframe();
-                    encoder.resend_config();
-                }
-                match encoder.encode(&frame) {
-                    Ok(VideoOutput::Packet(p)) => {
-                        c.encoded.fetch_add(1, Ordering::Relaxed);
-                        match tx.try_send(MediaPacket::Video(p)) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(_)) => {
-                                // The output is far behind: drop, and restart at a keyframe.
-                                c.encode_dropped.fetch_add(1, Ordering::Relaxed);
-                                kf.store(true, Ordering::Relaxed);
-                            }
-                            Err(mpsc::error::TrySendError::Closed(_)) => break,
-                        }
-                    }
-                    Ok(VideoOutput::Skipped) => {
-                        c.skipped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        tracing::error!("video encoder failed: {e}");
-                        break;
-                    }
-                }
-            }
-        }));
+) -> Result<Encoders, BroadcastFailure> {
+    let video = match (video, config.video) {
+        (Some(src), Some(enc)) => {
+            let f = src.format();
+            check_video(f.width, f.height, f.fps, enc.kbps).map_err(|e| config_failure(format!("{e}.")))?;
+            let s = VideoSettings {
+                width: f.width,
+                height: f.height,
+                fps: f.fps,
+                kbps: enc.kbps,
+                keyframe_secs: enc.keyframe_secs,
+            };
+            Some((src, s))
+        }
+        _ => None,
+    };
+    let audio = match (audio, config.audio) {
+        (Some(src), Some(s)) => Some((src, s)),
+        _ => None,
+    };
+    if video.is_none() && audio.is_none() {
+        return Err(config_failure("nothing to send: no video and no audio source".into()));
     }
-
-    if let (Some(mut src), Some(settings)) = (audio, config.audio) {
-        let mut encoder = AudioEncoder::new(settings).map_err(enc_err)?;
-        asc = Some(encoder.specific_config());
-        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel(100);
-        src.start(clock);
-        let stop = stop_sources.clone();
-        threads.push(spawn_named("audio-capture", move || {
-            while !stop.load(Ordering::Relaxed) {
-                match src.next_chunk() {
-                    Ok(mut chunk) => {
-                        tap.process(&mut chunk);
-                        if raw_tx.send(chunk).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!("audio source ended: {e}");
-                        break;
-                    }
-                }
-            }
-        }));
-        let tx = tx.clone();
-        threads.push(spawn_named("audio-encode", move || {
-            while let Ok(chunk) = raw_rx.recv() {
-                match encoder.encode(&chunk) {
-                    Ok(packets) => {
-                        for p in packets {
-                            // Audio is never dropped here: wait for room.
-                            if tx.blocking_send(MediaPacket::Audio(p)).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!("audio encoder failed: {e}");
-                        return;
-                    }
-                }
-            }
-        }));
-    }
-    Ok((Pipeline { stop_sources, threads, video_status, audio_status }, asc))
-}
-
-fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new().name(name.into()).spawn(f).expect("spawning a thread")
+    Encoders::new(video, audio).map_err(|e| config_failure(e.to_string()))
 }
 
 async fn run(
@@ -399,90 +208,84 @@ async fn run(
     io: SessionIo,
     mut stop_rx: watch::Receiver<bool>,
 ) -> Result<Stats, BroadcastFailure> {
-    let SessionIo { state_tx, stats_tx, level_tx, muted } = io;
-    let level_rx = level_tx.subscribe();
-    let tap = AudioTap { muted: muted.clone(), level_tx, window: Vec::new() };
-    let set_state = |s: SessionState| {
-        tracing::info!(state = s.name(), "session state");
-        let _ = state_tx.send(s);
-    };
-    let fail = |f: BroadcastFailure| {
-        let _ = state_tx.send(SessionState::Failed { kind: f.kind, reason: f.message.clone() });
-        f
-    };
-    set_state(SessionState::Connecting);
-    let mut output = Output::new(config.service.clone(), config.tls.clone(), config.video, config.audio);
-    tokio::select! {
-        r = output.connect() => r.map_err(|e| fail(e.into()))?,
-        _ = stop_rx.wait_for(|s| *s) => {
-            set_state(SessionState::Ended);
-            return Ok(Stats { state: "ended".into(), ..Stats::default() });
+    let encoders = settings(&config, video, audio).map_err(|f| io.fail(f))?;
+    let video_settings = encoders.video_settings();
+    let video_kbps = video_settings.map(|v| v.kbps).unwrap_or(0);
+    let (mut output, packets, control) = output::spawn(OutputConfig {
+        service: config.service.clone(),
+        connector: Arc::new(NetConnector::new(config.tls.clone())),
+        reconnect: config.reconnect,
+        timings: Timings::default(),
+        video: video_settings,
+        audio: config.audio,
+        audio_config: encoders.audio_config(),
+        adaptive: AdaptiveConfig::new(
+            config.adaptive && video_settings.is_some(),
+            video_kbps,
+            config.adaptive_floor_kbps,
+        ),
+    });
+    io.set_state(SessionState::Connecting);
+
+    // Until the ingest accepts the publish.
+    let origin = loop {
+        tokio::select! {
+            ev = output.event() => match ev {
+                Some(OutputEvent::Live { origin, .. }) => break origin,
+                Some(_) => {}
+                None => return Err(io.fail(failure_of(output.end().await))),
+            },
+            _ = stopped(&mut stop_rx) => {
+                output.stop_by(Instant::now());
+                let _ = output.end().await;
+                io.set_state(SessionState::Ended);
+                return Ok(Stats { state: SessionPhase::Ended, ..Stats::default() });
+            }
         }
-    }
-
-    let clock = MediaClock::start();
-    let counters = Arc::new(Counters::default());
-    let (tx, mut rx) = mpsc::channel(PACKET_QUEUE);
-    let (pipeline, asc) =
-        spawn_pipeline(&config, clock, video, audio, tx, counters.clone(), output.keyframe_request.clone(), tap)
-            .map_err(fail)?;
-    let (video_status, audio_status) = (pipeline.video_status.clone(), pipeline.audio_status.clone());
-    let has_audio = config.audio.is_some() && asc.is_some();
-    if let Some(asc) = asc {
-        output.set_audio_config(asc);
-    }
-    let live_at = tokio::time::Instant::now();
-    set_state(SessionState::Live);
-
-    let mut stats = Stats::default();
-    let mut last = (live_at, 0u64, 0u64, 0u64);
-    let mut ticker = tokio::time::interval_at(live_at + STATS_INTERVAL, STATS_INTERVAL);
-    let deadline = config.duration.map(|d| live_at + d);
-    let mut ending = false;
-    let mut drain_deadline = None;
-    let mut failure: Option<BroadcastFailure> = None;
-    let mut reconnect_attempt = 0u32;
-    let mut next_reconnect: Option<tokio::time::Instant> = None;
-
-    let make_stats = |output: &Output, state: &str, last: &mut (tokio::time::Instant, u64, u64, u64)| {
-        let now = tokio::time::Instant::now();
-        let dt = now.duration_since(last.0).as_secs_f64().max(1e-3);
-        let c = &output.counters;
-        let s = Stats {
-            state: state.into(),
-            elapsed_s: now.duration_since(live_at).as_secs_f64(),
-            frames_captured: counters.captured.load(Ordering::Relaxed),
-            frames_encoded: counters.encoded.load(Ordering::Relaxed),
-            frames_sent: c.video_frames_sent,
-            frames_dropped: counters.capture_dropped.load(Ordering::Relaxed)
-                + counters.encode_dropped.load(Ordering::Relaxed)
-                + c.video_dropped,
-            frames_skipped: counters.skipped.load(Ordering::Relaxed),
-            audio_frames_sent: c.audio_frames_sent,
-            audio_frames_dropped: c.audio_dropped,
-            fps: (c.video_frames_sent - last.1) as f64 / dt,
-            video_kbps: (c.video_payload_bytes - last.2) as f64 * 8.0 / dt / 1000.0,
-            audio_kbps: (c.audio_payload_bytes - last.3) as f64 * 8.0 / dt / 1000.0,
-            queue_delay_ms: c.last_video_delay_us as f64 / 1000.0,
-            bytes_sent: output.bytes_sent(),
-            reconnects: c.reconnects,
-            first_frame_ms: output.first_video_sent_at.map(|t| t.duration_since(live_at).as_secs_f64() * 1000.0),
-            audio_level: if has_audio { Some((*level_rx.borrow()).unwrap_or_default()) } else { None },
-            muted: muted.load(Ordering::Relaxed),
-            mic_state: audio_status.as_ref().map(|s| s.get().describe()),
-            camera_state: video_status.as_ref().map(|s| s.get().describe()),
-        };
-        *last = (now, c.video_frames_sent, c.video_payload_bytes, c.audio_payload_bytes);
-        s
     };
 
+    let clock = MediaClock::from_instant(origin.into_std());
+    let level_rx = io.level_tx.subscribe();
+    let tap = AudioTap { muted: io.muted.clone(), level_tx: io.level_tx.clone(), meter: LevelMeter::default() };
+    let has_audio = encoders.audio_config().is_some();
+    // The local copy starts with the stream (a copy that cannot start says so; the broadcast goes on).
+    let mut copy_error = None;
+    let copy = match &config.record {
+        Some(target) => match LocalCopy::start(target, video_settings.is_some(), encoders.audio_config()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("{e}; broadcasting without a local copy");
+                copy_error = Some(e.to_string());
+                None
+            }
+        },
+        None => None,
+    };
+    let sender = PacketSender { output: packets, copy: copy.as_ref().and_then(LocalCopy::sender) };
+    let pipeline = encoders.start(clock, sender, control, tap);
+    let output_stats = output.stats();
+    io.set_state(SessionState::Live);
+
+    let meter = Meter {
+        origin,
+        has_audio,
+        level_rx,
+        muted: io.muted.clone(),
+        configured_kbps: video_kbps,
+        adaptive: config.adaptive && video_settings.is_some(),
+        copy_error,
+    };
+    let mut last = Last { at: origin, video_frames: 0, video_bytes: 0, audio_bytes: 0 };
+    let mut ticker = tokio::time::interval_at(origin + STATS_INTERVAL, STATS_INTERVAL);
+    let deadline = config.duration.map(|d| origin + d);
+    let mut ending = false;
     loop {
         let stop_now = async {
             if ending {
                 std::future::pending::<()>().await
             }
             tokio::select! {
-                _ = stop_rx.wait_for(|s| *s) => {},
+                _ = stopped(&mut stop_rx) => {},
                 _ = sleep_until_opt(deadline) => {},
             }
         };
@@ -490,122 +293,200 @@ async fn run(
             biased;
             _ = stop_now => {
                 ending = true;
-                set_state(SessionState::Ending);
-                pipeline.stop_sources.store(true, Ordering::Relaxed);
-                drain_deadline = Some(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                io.set_state(SessionState::Ending);
+                pipeline.stop_sources();
+                output.stop_by(Instant::now() + STOP_WITHIN);
             }
-            _ = sleep_until_opt(drain_deadline) => {
-                tracing::warn!("encoders did not finish in time; ending anyway");
-                break;
-            }
-            _ = sleep_until_opt(next_reconnect) => {
-                next_reconnect = None;
-                reconnect_attempt += 1;
-                set_state(SessionState::Reconnecting {
-                    attempt: reconnect_attempt,
-                    max_attempts: config.reconnect.max_attempts,
-                    reason: "connecting again".into(),
-                });
-                match output.connect().await {
-                    Ok(()) => {
-                        output.counters.reconnects += 1;
-                        reconnect_attempt = 0;
-                        tracing::info!("reconnected");
-                        set_state(SessionState::Live);
-                    }
-                    Err(e) if e.kind() == FailureKind::Rejected => {
-                        failure = Some(e.into());
-                        break;
-                    }
-                    Err(e) => {
-                        if reconnect_attempt >= config.reconnect.max_attempts {
-                            failure = Some(BroadcastFailure { kind: FailureKind::ConnectionLost, message: format!("connection lost and {} reconnect attempts failed (last: {e})", reconnect_attempt) });
-                            break;
-                        }
-                        let wait = config.reconnect.delay(reconnect_attempt + 1);
-                        set_state(SessionState::Reconnecting { attempt: reconnect_attempt, max_attempts: config.reconnect.max_attempts, reason: e.to_string() });
-                        next_reconnect = Some(tokio::time::Instant::now() + wait);
-                    }
+            ev = output.event() => match ev {
+                None => break,
+                Some(OutputEvent::Reconnecting { attempt, next_in, off_air, reason }) if !ending => {
+                    let ms = |d: Duration| d.as_millis().min(u32::MAX as u128) as u32;
+                    io.set_state(SessionState::Reconnecting {
+                        attempt,
+                        next_in_ms: ms(next_in),
+                        off_air_ms: ms(off_air),
+                        reason,
+                    });
                 }
-            }
-            packet = rx.recv() => {
-                let Some(packet) = packet else { break };
-                if let Err(e) = output.send(packet, clock.now_us()).await {
-                    if let Some(f) = handle_loss(&mut output, e, &config, &mut next_reconnect, &set_state) { failure = Some(f); break; }
-                }
-            }
-            r = output.service_incoming() => {
-                if let Err(e) = r {
-                    if let Some(f) = handle_loss(&mut output, e, &config, &mut next_reconnect, &set_state) { failure = Some(f); break; }
-                }
-            }
+                Some(OutputEvent::Live { .. }) if !ending => io.set_state(SessionState::Live),
+                Some(_) => {}
+            },
             _ = ticker.tick() => {
-                let name = state_tx.borrow().name();
-                stats = make_stats(&output, name, &mut last);
-                let _ = stats_tx.send(stats.clone());
+                let phase = io.state_tx.borrow().phase();
+                let copy_status = copy.as_ref().map(LocalCopy::status);
+                let s = meter.stats(phase, &output_stats.borrow(), &pipeline, copy_status, &mut last);
+                let _ = io.stats_tx.send(s);
             }
         }
     }
 
-    pipeline.stop_sources.store(true, Ordering::Relaxed);
-    drop(rx); // unblocks encoder threads waiting to send
-    let threads = pipeline.threads;
-    let _ = tokio::task::spawn_blocking(move || {
-        for t in threads {
-            let _ = t.join();
+    let end = output.end().await;
+    let last_out = output_stats.borrow().clone();
+    let counters_of = pipeline_snapshot(&pipeline);
+    pipeline.join().await;
+    // The encoders are gone: the copy writes what it holds and closes.
+    let copy_status = match copy {
+        Some(c) => Some(tokio::task::spawn_blocking(move || c.finish()).await.map_err(|e| BroadcastFailure {
+            kind: FailureKind::Config,
+            message: format!("the local copy's writer failed: {e}"),
+        })?),
+        None => None,
+    };
+    match end {
+        OutputEnd::Failed { .. } => {
+            let mut s = meter.stats_from(SessionPhase::Failed, &last_out, &counters_of, copy_status, &mut last);
+            s.state = SessionPhase::Failed;
+            let _ = io.stats_tx.send(s);
+            Err(io.fail(failure_of(end)))
         }
-    })
-    .await;
-
-    if let Some(f) = failure {
-        output.disconnect();
-        let mut s = make_stats(&output, "failed", &mut last);
-        s.state = "failed".into();
-        let _ = stats_tx.send(s);
-        return Err(fail(f));
+        OutputEnd::Finished { unsent } => {
+            if unsent > 0 {
+                tracing::warn!(unsent, "ended with packets the network could not take in time");
+            }
+            let mut s = meter.stats_from(SessionPhase::Ended, &last_out, &counters_of, copy_status, &mut last);
+            // Rates over the whole session for the final report.
+            let total = s.elapsed_s.max(1e-3);
+            s.fps = last_out.video_frames_sent as f64 / total;
+            s.video_kbps = last_out.video_payload_bytes as f64 * 8.0 / total / 1000.0;
+            s.audio_kbps = last_out.audio_payload_bytes as f64 * 8.0 / total / 1000.0;
+            let _ = io.stats_tx.send(s.clone());
+            io.set_state(SessionState::Ended);
+            Ok(s)
+        }
     }
-    if let Err(e) = output.finish().await {
-        tracing::warn!("unpublish did not complete cleanly: {e}");
-    }
-    let mut s = make_stats(&output, "ended", &mut last);
-    // Rates over the whole session for the final report.
-    let total = s.elapsed_s.max(1e-3);
-    s.fps = output.counters.video_frames_sent as f64 / total;
-    s.video_kbps = output.counters.video_payload_bytes as f64 * 8.0 / total / 1000.0;
-    s.audio_kbps = output.counters.audio_payload_bytes as f64 * 8.0 / total / 1000.0;
-    let _ = stats_tx.send(s.clone());
-    set_state(SessionState::Ended);
-    let _ = stats;
-    Ok(s)
 }
 
-/// A live connection broke: refuse-type errors end the session; others schedule a reconnect.
-fn handle_loss(
-    output: &mut Output,
-    err: RtmpError,
-    config: &BroadcastConfig,
-    next_reconnect: &mut Option<tokio::time::Instant>,
-    set_state: &impl Fn(SessionState),
-) -> Option<BroadcastFailure> {
-    let err = output.classify_loss(err);
-    output.disconnect();
-    if err.kind() == FailureKind::Rejected {
-        return Some(err.into());
+fn failure_of(end: OutputEnd) -> BroadcastFailure {
+    match end {
+        OutputEnd::Failed { kind, message } => BroadcastFailure { kind, message },
+        OutputEnd::Finished { .. } => {
+            BroadcastFailure { kind: FailureKind::ConnectionLost, message: "the output ended before going live".into() }
+        }
     }
-    if config.reconnect.max_attempts == 0 {
-        return Some(BroadcastFailure { kind: FailureKind::ConnectionLost, message: err.to_string() });
-    }
-    tracing::warn!("connection lost: {err}; reconnecting");
-    set_state(SessionState::Reconnecting {
-        attempt: 0,
-        max_attempts: config.reconnect.max_attempts,
-        reason: err.to_string(),
-    });
-    *next_reconnect = Some(tokio::time::Instant::now() + config.reconnect.delay(1));
-    None
 }
 
-async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+/// The pipeline's counters at one moment, and the microphone's and camera's status.
+type Snapshot = (Counted, Option<DeviceStatus>, Option<DeviceStatus>);
+
+/// The pipeline's counters at one moment.
+#[derive(Default, Clone, Copy)]
+struct Counted {
+    captured: u64,
+    capture_dropped: u64,
+    encoded: u64,
+    skipped: u64,
+}
+
+fn pipeline_snapshot(p: &Pipeline) -> Snapshot {
+    let c = &p.counters;
+    (
+        Counted {
+            captured: c.captured.load(Ordering::Relaxed),
+            capture_dropped: c.capture_dropped.load(Ordering::Relaxed),
+            encoded: c.encoded.load(Ordering::Relaxed),
+            skipped: c.skipped.load(Ordering::Relaxed),
+        },
+        p.audio_status.as_ref().map(|s| s.get()),
+        p.video_status.as_ref().map(|s| s.get()),
+    )
+}
+
+/// Where the last stats left off (for per-interval rates).
+struct Last {
+    at: Instant,
+    video_frames: u64,
+    video_bytes: u64,
+    audio_bytes: u64,
+}
+
+/// Turns counters into [`Stats`].
+struct Meter {
+    origin: Instant,
+    has_audio: bool,
+    level_rx: watch::Receiver<Option<AudioLevel>>,
+    muted: Arc<AtomicBool>,
+    configured_kbps: u32,
+    adaptive: bool,
+    /// Why the local copy could not start.
+    copy_error: Option<String>,
+}
+
+impl Meter {
+    fn stats(
+        &self,
+        phase: SessionPhase,
+        out: &OutputStats,
+        pipeline: &Pipeline,
+        copy: Option<CopyStatus>,
+        last: &mut Last,
+    ) -> Stats {
+        self.stats_from(phase, out, &pipeline_snapshot(pipeline), copy, last)
+    }
+
+    fn stats_from(
+        &self,
+        phase: SessionPhase,
+        out: &OutputStats,
+        snap: &Snapshot,
+        copy: Option<CopyStatus>,
+        last: &mut Last,
+    ) -> Stats {
+        let (c, mic, camera) = snap;
+        let now = Instant::now();
+        let dt = now.duration_since(last.at).as_secs_f64().max(1e-3);
+        let s = Stats {
+            state: phase,
+            elapsed_s: now.duration_since(self.origin).as_secs_f64(),
+            frames_captured: c.captured,
+            frames_encoded: c.encoded,
+            frames_sent: out.video_frames_sent,
+            frames_dropped: c.capture_dropped + out.video_dropped,
+            frames_skipped: c.skipped,
+            audio_frames_sent: out.audio_frames_sent,
+            audio_frames_dropped: out.audio_dropped,
+            fps: out.video_frames_sent.saturating_sub(last.video_frames) as f64 / dt,
+            video_kbps: out.video_payload_bytes.saturating_sub(last.video_bytes) as f64 * 8.0 / dt / 1000.0,
+            audio_kbps: out.audio_payload_bytes.saturating_sub(last.audio_bytes) as f64 * 8.0 / dt / 1000.0,
+            queue_delay_ms: out.queue_delay.as_secs_f64() * 1000.0,
+            bytes_sent: out.bytes_sent,
+            reconnects: out.reconnects,
+            first_frame_ms: out.first_video_after.map(|d| d.as_secs_f64() * 1000.0),
+            audio_level: self.has_audio.then(|| (*self.level_rx.borrow()).unwrap_or_default()),
+            muted: self.muted.load(Ordering::Relaxed),
+            mic_state: mic.as_ref().map(|m| m.state),
+            mic_reason: mic.as_ref().and_then(|m| m.reason.clone()),
+            camera_state: camera.as_ref().map(|m| m.state),
+            camera_reason: camera.as_ref().and_then(|m| m.reason.clone()),
+            adaptive: self.adaptive,
+            configured_kbps: self.configured_kbps,
+            target_kbps: out.target_kbps,
+            send_rate_kbps: out.send_rate_kbps,
+            outages: out.outages.clone(),
+            local_copy: copy.map(LocalCopyStats::from).or_else(|| {
+                self.copy_error.as_ref().map(|reason| LocalCopyStats {
+                    path: None,
+                    state: crate::record::CopyState::Stopped,
+                    reason: Some(reason.clone()),
+                    bytes: 0,
+                })
+            }),
+        };
+        *last = Last {
+            at: now,
+            video_frames: out.video_frames_sent,
+            video_bytes: out.video_payload_bytes,
+            audio_bytes: out.audio_payload_bytes,
+        };
+        s
+    }
+}
+
+/// Resolves once a stop was asked for (the watch's guard is not held past it).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,

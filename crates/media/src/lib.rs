@@ -9,10 +9,12 @@
 pub mod clock;
 pub mod counter;
 pub mod frame;
+pub mod limits;
 pub mod source;
 pub mod synthetic;
 
 pub use clock::MediaClock;
 pub use frame::{AudioChunk, PixelFormat, VideoFormat, VideoFrame, AUDIO_CHANNELS, AUDIO_SAMPLE_RATE};
-pub use source::{AudioSource, DeviceState, SourceError, SourceStatus, VideoSource};
+pub use limits::{check_format, FormatError, FormatLimits, FORMAT_LIMITS};
+pub use source::{AudioSource, DeviceState, DeviceStatus, SourceError, SourceStatus, VideoSource};
 pub use synthetic::{SyntheticAudio, SyntheticVideo, BEEP_FREQ_HZ, BEEP_MS, TONE_FREQ_HZ};

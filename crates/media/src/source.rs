@@ -21,28 +21,35 @@ pub enum SourceError {
 }
 
 /// Whether a device source is delivering, as shown in the session's stats.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
 pub enum DeviceState {
     Active,
     /// The device vanished or failed: the source fills in (silence, a slate)
-    /// and keeps the timeline going; the reason says what happened.
-    Unavailable(String),
+    /// and keeps the timeline going.
+    Unavailable,
 }
 
-impl DeviceState {
-    /// "active", or "unavailable: <reason>".
-    pub fn describe(&self) -> String {
-        match self {
-            DeviceState::Active => "active".into(),
-            DeviceState::Unavailable(r) => format!("unavailable: {r}"),
-        }
+/// A device's state and, when it is unavailable, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStatus {
+    pub state: DeviceState,
+    pub reason: Option<String>,
+}
+
+impl DeviceStatus {
+    pub const ACTIVE: DeviceStatus = DeviceStatus { state: DeviceState::Active, reason: None };
+
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self { state: DeviceState::Unavailable, reason: Some(reason.into()) }
     }
 }
 
 /// A source's live state, shared between the capture thread and whoever
 /// reports it (the session's stats).
 #[derive(Debug, Clone)]
-pub struct SourceStatus(Arc<Mutex<DeviceState>>);
+pub struct SourceStatus(Arc<Mutex<DeviceStatus>>);
 
 impl Default for SourceStatus {
     fn default() -> Self {
@@ -52,14 +59,14 @@ impl Default for SourceStatus {
 
 impl SourceStatus {
     pub fn new() -> Self {
-        Self(Arc::new(Mutex::new(DeviceState::Active)))
+        Self(Arc::new(Mutex::new(DeviceStatus::ACTIVE)))
     }
 
-    pub fn set(&self, state: DeviceState) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    pub fn set(&self, status: DeviceStatus) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = status;
     }
 
-    pub fn get(&self) -> DeviceState {
+    pub fn get(&self) -> DeviceStatus {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

@@ -11,6 +11,7 @@
 use crate::clock::MediaClock;
 use crate::counter;
 use crate::frame::{AudioChunk, PixelFormat, VideoFormat, VideoFrame, AUDIO_CHANNELS, AUDIO_SAMPLE_RATE};
+use crate::limits::{check_format, FormatError};
 use crate::source::{AudioSource, SourceError, VideoSource};
 
 pub const TONE_FREQ_HZ: f64 = 440.0;
@@ -21,25 +22,6 @@ const BEEP_AMPLITUDE: f64 = 0.5; // -6 dBFS
 /// Horizontal period of the pattern in luma pixels, and its speed.
 const PERIOD: usize = 256;
 const SPEED: usize = 4;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum FormatError {
-    #[error("resolution {0}x{1} is not supported: width and height must be even and between 160x90 and 4096x2304")]
-    Resolution(u32, u32),
-    #[error("frame rate {0} is not supported: use 1 to 60 fps")]
-    Fps(u32),
-}
-
-/// Checks a requested synthetic format: even sides, sane size, 1–60 fps.
-pub fn check_format(width: u32, height: u32, fps: u32) -> Result<(), FormatError> {
-    if width % 2 != 0 || height % 2 != 0 || !(160..=4096).contains(&width) || !(90..=2304).contains(&height) {
-        return Err(FormatError::Resolution(width, height));
-    }
-    if !(1..=60).contains(&fps) {
-        return Err(FormatError::Fps(fps));
-    }
-    Ok(())
-}
 
 pub struct SyntheticVideo {
     format: VideoFormat,

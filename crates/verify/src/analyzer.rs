@@ -2,8 +2,9 @@
 //! flashes and beeps, and builds the [`Report`].
 
 use fdk_aac::dec::{Decoder as AacDecoder, Transport};
-use mentorcast_engine::flv::{self, AudioTag, Tag, VideoTag};
 use mentorcast_media::counter;
+use mentorcast_protocol::flv::{self, AudioTag, Tag, VideoTag};
+use mentorcast_protocol::h264;
 use openh264::decoder::{DecodedYUV, Decoder as H264Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
 use openh264::OpenH264API;
@@ -96,6 +97,7 @@ pub struct Analyzer {
     yuv_scratch: Vec<u8>,
     audio_windows: Vec<AudioWindow>,
     audio_gaps: u64,
+    audio_gap_max_ms: f64,
     audio_overlaps: u64,
     audio_end_ms: Option<f64>,
 }
@@ -119,6 +121,7 @@ impl Analyzer {
             yuv_scratch: Vec::new(),
             audio_windows: Vec::new(),
             audio_gaps: 0,
+            audio_gap_max_ms: 0.0,
             audio_overlaps: 0,
             audio_end_ms: None,
         }
@@ -225,7 +228,7 @@ impl Analyzer {
             if nal.is_empty() {
                 continue;
             }
-            if v.profile.is_none() && flv::nal_type(nal) == flv::NAL_SPS && nal.len() >= 4 {
+            if v.profile.is_none() && h264::nal_type(nal) == h264::NAL_SPS && nal.len() >= 4 {
                 v.profile = Some((nal[1], nal[2], nal[3]));
             }
             packet.extend_from_slice(&START_CODE);
@@ -339,6 +342,7 @@ impl Analyzer {
                 let expected = last.anchor_ms() + last.samples as f64 * 1000.0 / rate_f;
                 if time_ms > expected {
                     self.audio_gaps += 1;
+                    self.audio_gap_max_ms = self.audio_gap_max_ms.max(time_ms - expected);
                 } else {
                     self.audio_overlaps += 1;
                 }
@@ -549,6 +553,7 @@ impl Analyzer {
             malformed_tags: self.malformed_tags,
             audio_windows: self.audio_windows.clone(),
             audio_gaps: self.audio_gaps,
+            audio_gap_max_ms: self.audio_gap_max_ms,
             audio_overlaps: self.audio_overlaps,
             audio_end_ms: self.audio_end_ms,
             video_end_ms: if self.video_times.is_empty() {
@@ -556,6 +561,7 @@ impl Analyzer {
             } else {
                 Some(self.video_times.iter().map(|t| t.1).fold(f64::NEG_INFINITY, f64::max) + frame_ms)
             },
+            live_delay_max_s: None,
         }
     }
 }

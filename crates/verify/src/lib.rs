@@ -101,10 +101,15 @@ pub struct Report {
     /// Audio frames that started later (gap) or earlier (overlap) than the
     /// previous frame's end, by more than 5 ms.
     pub audio_gaps: u64,
+    /// The longest of those gaps, ms (0 without one).
+    pub audio_gap_max_ms: f64,
     pub audio_overlaps: u64,
     /// End of the last audio frame and of the last video frame (PTS + one frame), ms.
     pub audio_end_ms: Option<f64>,
     pub video_end_ms: Option<f64>,
+    /// Playing over RTMP: how far the picture fell behind live at worst, from
+    /// arrival times against timestamps (each publish its own baseline). None for files.
+    pub live_delay_max_s: Option<f64>,
 }
 
 /// One second of decoded audio (channels mixed to mono).
@@ -145,7 +150,7 @@ pub enum VerifyError {
     #[error("malformed tag: {0}")]
     Malformed(String),
     #[error(transparent)]
-    Rtmp(#[from] mentorcast_engine::rtmp::RtmpError),
+    Rtmp(#[from] mentorcast_protocol::RtmpError),
     #[error("no stream arrived at {url} within {secs} s")]
     NoStream { url: String, secs: u64 },
 }
@@ -153,7 +158,7 @@ pub enum VerifyError {
 /// Verifies an FLV file held in memory. Tags that cannot be parsed are
 /// skipped (and counted); a file cut short is read up to its last whole tag.
 pub fn verify_flv_bytes(data: &[u8], opts: VerifyOptions) -> Result<Report, VerifyError> {
-    let tags = mentorcast_engine::flv::read_file(data).map_err(|_| VerifyError::UnknownFormat)?;
+    let tags = mentorcast_protocol::flv::read_file(data).map_err(|_| VerifyError::UnknownFormat)?;
     let mut analyzer = Analyzer::new(opts);
     for tag in &tags {
         if let Err(e) = analyzer.push(tag) {

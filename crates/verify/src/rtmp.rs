@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use mentorcast_engine::flv::{self, Tag};
-use mentorcast_engine::rtmp::{self as engine_rtmp, TlsOptions};
-use mentorcast_engine::service::Service;
+use mentorcast_protocol::flv::{self, Tag};
+use mentorcast_protocol::rtmp::{self, PlayEvent};
+use mentorcast_protocol::Service;
+use mentorcast_protocol::{NetConnector, TlsOptions};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info, warn};
@@ -21,6 +22,9 @@ pub struct PlayLimits {
     pub idle_timeout: Duration,
     /// End the session this long after the first media arrived.
     pub max_duration: Duration,
+    /// Stay when the publisher leaves (a reconnecting broadcaster comes back):
+    /// only the idle timeout, the maximum duration or a stop end the session.
+    pub follow_republish: bool,
 }
 
 impl Default for PlayLimits {
@@ -29,6 +33,7 @@ impl Default for PlayLimits {
             start_timeout: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs(120),
+            follow_republish: false,
         }
     }
 }
@@ -86,11 +91,12 @@ pub async fn verify_rtmp_until(
     tokio::pin!(stop_fut);
 
     info!("playing {service} to verify it");
+    let connector = NetConnector::new(tls.clone());
     let mut player = tokio::select! {
         biased;
         _ = &mut stop_fut => return Err(no_stream()),
         _ = sleep_until(start_deadline) => return Err(no_stream()),
-        p = engine_rtmp::play(service, tls) => p?,
+        p = rtmp::play(service, &connector) => p?,
     };
     if let Some(playing) = playing {
         let _ = playing.send(());
@@ -110,6 +116,7 @@ pub async fn verify_rtmp_until(
     let mut first_media: Option<Instant> = None;
     let mut last_media = Instant::now();
     let mut tags = 0u64;
+    let mut delay = LiveDelay::default();
     loop {
         let wake = match first_media {
             None => start_deadline,
@@ -135,20 +142,28 @@ pub async fn verify_rtmp_until(
                 }
                 break;
             }
-            next = player.next_tag() => match next {
-                Ok(Some(tag)) => {
+            next = player.next_event() => match next {
+                Ok(PlayEvent::Tag(tag)) => {
                     if tag.kind == flv::TAG_AUDIO || tag.kind == flv::TAG_VIDEO {
                         let now = Instant::now();
                         first_media.get_or_insert(now);
                         last_media = now;
                         tags += 1;
+                        if tag.kind == flv::TAG_VIDEO {
+                            delay.arrived(now, tag.timestamp_ms);
+                        }
                     }
                     if tx.send(tag).is_err() {
                         warn!("the analyzer stopped");
                         break;
                     }
                 }
-                Ok(None) => {
+                Ok(PlayEvent::Published) => delay.rebase(),
+                Ok(PlayEvent::Unpublished) if limits.follow_republish => {
+                    info!("the publisher left after {tags} tags; waiting for it to come back");
+                    delay.rebase();
+                }
+                Ok(PlayEvent::Unpublished | PlayEvent::Ended) => {
                     info!("the server ended the stream after {tags} tags");
                     if first_media.is_none() {
                         drop(tx);
@@ -170,5 +185,38 @@ pub async fn verify_rtmp_until(
     drop(player);
     drop(tx);
     let analyzer = worker.await.map_err(|e| VerifyError::Undecodable(format!("analyzer thread failed: {e}")))?;
-    finish_checked(analyzer)
+    let mut report = finish_checked(analyzer)?;
+    report.live_delay_max_s = delay.max_s();
+    Ok(report)
+}
+
+/// How far the picture falls behind live, from when video arrives: against the
+/// first frame of a publish, a frame stamped `ts` later should arrive `ts`
+/// later; whatever more it takes is delay (the stream fell behind). A new
+/// publish (a reconnect) starts a new baseline: the outage is not delay.
+#[derive(Default)]
+struct LiveDelay {
+    base: Option<(Instant, u32)>,
+    max: Option<Duration>,
+}
+
+impl LiveDelay {
+    fn arrived(&mut self, at: Instant, ts_ms: u32) {
+        let (t0, ts0) = *self.base.get_or_insert((at, ts_ms));
+        let expected = Duration::from_millis(ts_ms.saturating_sub(ts0) as u64);
+        let late = at.duration_since(t0).saturating_sub(expected);
+        // Frames that arrive early (a burst after a stall) pull the baseline back.
+        if at.duration_since(t0) < expected {
+            self.base = Some((at, ts_ms));
+        }
+        self.max = Some(self.max.map_or(late, |m| m.max(late)));
+    }
+
+    fn rebase(&mut self) {
+        self.base = None;
+    }
+
+    fn max_s(&self) -> Option<f64> {
+        self.max.map(|d| d.as_secs_f64())
+    }
 }

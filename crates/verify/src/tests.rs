@@ -5,8 +5,9 @@ use bytes::Bytes;
 use fdk_aac::enc::{
     AudioObjectType, BitRate as AacBitRate, ChannelMode, Encoder as AacEncoder, EncoderParams, Transport,
 };
-use mentorcast_engine::flv::{self, Tag};
 use mentorcast_media::{MediaClock, SyntheticAudio, SyntheticVideo};
+use mentorcast_protocol::flv::{self, Tag};
+use mentorcast_protocol::h264;
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode};
 use openh264::formats::YUVBuffer;
 use openh264::OpenH264API;
@@ -86,10 +87,10 @@ fn encode_h264(width: u32, height: u32, fps: u32, indices: &[u64]) -> H264 {
         assert_ne!(bs.frame_type(), FrameType::Skip, "frame skipping is off");
         let annexb = bs.to_vec();
         let mut nals = Vec::new();
-        for nal in flv::split_annex_b(&annexb) {
-            match flv::nal_type(nal) {
-                flv::NAL_SPS => sps = nal.to_vec(),
-                flv::NAL_PPS => pps = nal.to_vec(),
+        for nal in h264::split_annex_b(&annexb) {
+            match h264::nal_type(nal) {
+                h264::NAL_SPS => sps = nal.to_vec(),
+                h264::NAL_PPS => pps = nal.to_vec(),
                 _ => nals.push(nal.to_vec()),
             }
         }
@@ -132,7 +133,7 @@ fn build_flv(case: &FlvCase) -> Vec<u8> {
     let mut tags = vec![Tag {
         kind: flv::TAG_VIDEO,
         timestamp_ms: 0,
-        body: flv::video_sequence_header(&flv::avc_decoder_config(&video.sps, &video.pps).unwrap()),
+        body: flv::video_sequence_header(&h264::decoder_config(&video.sps, &video.pps).unwrap()),
     }];
     for (slot, (key, nals)) in video.frames.iter().enumerate() {
         let ts = (slot as u64 * 1000 / case.fps as u64) as u32;
@@ -473,8 +474,8 @@ fn garbage_and_truncated_input_never_panic() {
 
 #[tokio::test]
 async fn rtmp_play_fails_cleanly_without_a_stream() {
-    use mentorcast_engine::rtmp::TlsOptions;
-    use mentorcast_engine::service::Service;
+    use mentorcast_protocol::Service;
+    use mentorcast_protocol::TlsOptions;
     use std::time::Duration;
     // Nothing listening: the RTMP error comes through.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -549,8 +550,8 @@ fn start_nginx_rtmp(dir: &std::path::Path) -> (Nginx, u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtmp_play_through_nginx_rtmp() {
-    use mentorcast_engine::rtmp::TlsOptions;
-    use mentorcast_engine::service::Service;
+    use mentorcast_protocol::Service;
+    use mentorcast_protocol::TlsOptions;
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let flv_path = dir.path().join("source.flv");
@@ -564,6 +565,7 @@ async fn rtmp_play_through_nginx_rtmp() {
         start_timeout: Duration::from_secs(15),
         idle_timeout: Duration::from_secs(3),
         max_duration: Duration::from_secs(30),
+        follow_republish: false,
     };
     let verify = tokio::spawn(async move {
         verify_rtmp(&svc, &TlsOptions::default(), VerifyOptions { fps: Some(30) }, limits).await

@@ -1,14 +1,22 @@
-//! RTMP over a tokio stream (plain TCP or TLS through rustls), driven with
-//! rml_rtmp's session. rml_rtmp does no networking: this module resolves,
-//! connects, does the handshake, hands leftover bytes to the session, and
-//! writes every outgoing packet of a call before reacting to its events.
+//! RTMP client sessions (publish and play) over a [`Link`], driven with
+//! rml_rtmp's session. rml_rtmp does no networking: this module does the
+//! handshake, hands the bytes read to the session, and keeps what the session
+//! wants to send in a buffer of its own.
+//!
+//! Two ways of writing, for two phases:
+//! - commands (connect, publish, play, unpublish) write everything and wait
+//!   for the server's answer, each step with a timeout;
+//! - media is only queued ([`Connection::queue_video`] …) and leaves through
+//!   [`Connection::drive`], one cancel-safe write or read at a time, so the
+//!   output that calls it in a `select!` never sits in a write it cannot leave.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use rml_rtmp::chunk_io::ChunkSerializer;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::messages::RtmpMessage;
@@ -17,96 +25,51 @@ use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType, StreamMetadata,
 };
 use rml_rtmp::time::RtmpTimestamp;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
 
+pub use crate::error::{FailureKind, RtmpError};
 use crate::flv;
-use crate::service::{Scheme, Service};
+use crate::service::Service;
+use crate::transport::{Connector, Delivery, Link};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(8);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Outgoing chunk size: large chunks cost less per byte than the default 128.
 pub const CHUNK_SIZE: u32 = 4096;
 
-/// Extra trust for RTMPS, on top of the system's root certificates.
-#[derive(Debug, Clone, Default)]
-pub struct TlsOptions {
-    /// A PEM file with one or more CA certificates to trust as well (private ingests).
-    pub extra_ca_file: Option<PathBuf>,
+/// What the server said while media flows (see [`Connection::next_event`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// The answer to one of our pings ([`Connection::queue_ping`]).
+    PingAnswered,
+    /// An `onStatus` code, e.g. `NetStream.Publish.BadName`.
+    Status(String),
 }
 
-/// What went wrong, grouped so a caller can tell the user what to try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    /// Nothing RTMP-speaking could be reached: DNS, refused, TLS, not an RTMP server.
-    CannotConnect,
-    /// The server answered and said no (publish denied, app rejected).
-    Rejected,
-    /// The connection broke after going live.
-    ConnectionLost,
-    /// Bad local input (files, settings).
-    Config,
+/// What happens to a play session ([`Connection::next_play_event`]).
+#[derive(Debug, Clone)]
+pub enum PlayEvent {
+    Tag(flv::Tag),
+    /// The publisher left (the server keeps the player attached).
+    Unpublished,
+    /// A publisher started (again).
+    Published,
+    /// The connection ended.
+    Ended,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RtmpError {
-    #[error("could not resolve host '{host}': {detail}")]
-    Dns { host: String, detail: String },
-    #[error("connection refused by {addr}: nothing is listening there")]
-    Refused { addr: String },
-    #[error("could not connect to {addr}: {detail}")]
-    Connect { addr: String, detail: String },
-    #[error("timed out connecting to {addr}")]
-    ConnectTimeout { addr: String },
-    #[error("TLS with {host} failed: {detail}")]
-    Tls { host: String, detail: String },
-    #[error("could not load the CA file {path}: {detail}")]
-    CaFile { path: String, detail: String },
-    #[error("the server at {addr} does not speak RTMP ({detail})")]
-    NotRtmp { addr: String, detail: String },
-    #[error("the server at {addr} closed the connection during the RTMP handshake")]
-    ClosedDuringHandshake { addr: String },
-    #[error("the server rejected the connection to application '{app}': {detail}")]
-    AppRejected { app: String, detail: String },
-    #[error("stream key rejected: the server refused to publish it ({detail})")]
-    PublishDenied { detail: String },
-    #[error("the server refused to play this stream ({detail})")]
-    PlayDenied { detail: String },
-    #[error("timed out waiting for the server to {stage}")]
-    Timeout { stage: &'static str },
-    #[error("connection lost: {detail}")]
-    ConnectionLost { detail: String },
-    #[error("RTMP protocol error: {detail}")]
-    Protocol { detail: String },
+/// What one [`Connection::drive`] step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Wrote this many queued bytes to the link.
+    Wrote(usize),
+    /// Read and handled this many bytes from the server.
+    Read(usize),
 }
-
-impl RtmpError {
-    pub fn kind(&self) -> FailureKind {
-        use RtmpError::*;
-        match self {
-            Dns { .. }
-            | Refused { .. }
-            | Connect { .. }
-            | ConnectTimeout { .. }
-            | Tls { .. }
-            | NotRtmp { .. }
-            | ClosedDuringHandshake { .. }
-            | Timeout { .. } => FailureKind::CannotConnect,
-            CaFile { .. } => FailureKind::Config,
-            AppRejected { .. } | PublishDenied { .. } | PlayDenied { .. } => FailureKind::Rejected,
-            ConnectionLost { .. } | Protocol { .. } => FailureKind::ConnectionLost,
-        }
-    }
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// A connected RTMP client session (after `connect` was accepted).
 pub struct Connection {
-    io: Box<dyn Io>,
+    link: Box<dyn Link>,
     session: ClientSession,
     /// For the few commands rml_rtmp's session does not send (releaseStream,
     /// FCPublish, FCUnpublish); always full headers, so it never disturbs the
@@ -114,100 +77,25 @@ pub struct Connection {
     extra: ChunkSerializer,
     events: VecDeque<ClientSessionEvent>,
     read_buf: Vec<u8>,
+    /// Serialized, not yet written to the link.
+    out: BytesMut,
+    /// Written to the link since the last flush (TLS may hold some back).
+    unflushed: bool,
     bytes_sent: u64,
     addr: String,
 }
 
-fn rustls_config(tls: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, RtmpError> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = &tls.extra_ca_file {
-        let shown = path.display().to_string();
-        let pem = std::fs::read(path).map_err(|e| RtmpError::CaFile { path: shown.clone(), detail: e.to_string() })?;
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| RtmpError::CaFile { path: shown.clone(), detail: e.to_string() })?;
-            roots.add(cert).map_err(|e| RtmpError::CaFile { path: shown.clone(), detail: e.to_string() })?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(RtmpError::CaFile { path: shown, detail: "no PEM certificate in it".into() });
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| RtmpError::Tls { host: String::new(), detail: e.to_string() })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-async fn open_stream(service: &Service, tls: &TlsOptions) -> Result<Box<dyn Io>, RtmpError> {
-    let addr = service.addr();
-    let addrs: Vec<_> = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host(addr.clone()))
-        .await
-        .map_err(|_| RtmpError::Dns { host: service.host.clone(), detail: "timed out".into() })?
-        .map_err(|e| RtmpError::Dns { host: service.host.clone(), detail: e.to_string() })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(RtmpError::Dns { host: service.host.clone(), detail: "no addresses".into() });
-    }
-    let mut last = None;
-    let mut tcp = None;
-    for a in &addrs {
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)).await {
-            Err(_) => last = Some(RtmpError::ConnectTimeout { addr: addr.clone() }),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                last = Some(RtmpError::Refused { addr: addr.clone() })
-            }
-            Ok(Err(e)) => last = Some(RtmpError::Connect { addr: addr.clone(), detail: e.to_string() }),
-            Ok(Ok(s)) => {
-                tcp = Some(s);
-                break;
-            }
-        }
-    }
-    let tcp = match tcp {
-        Some(t) => t,
-        None => return Err(last.unwrap_or(RtmpError::Connect { addr, detail: "no address worked".into() })),
-    };
-    let _ = tcp.set_nodelay(true);
-    match service.scheme {
-        Scheme::Rtmp => Ok(Box::new(tcp)),
-        Scheme::Rtmps => {
-            let config = rustls_config(tls)?;
-            let name = rustls::pki_types::ServerName::try_from(service.host.clone())
-                .map_err(|e| RtmpError::Tls { host: service.host.clone(), detail: e.to_string() })?;
-            let connector = tokio_rustls::TlsConnector::from(config);
-            let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
-                .await
-                .map_err(|_| RtmpError::Tls { host: service.host.clone(), detail: "TLS handshake timed out".into() })?
-                .map_err(|e| RtmpError::Tls { host: service.host.clone(), detail: tls_detail(&e) })?;
-            Ok(Box::new(stream))
-        }
-    }
-}
-
-fn tls_detail(e: &std::io::Error) -> String {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-        Some(rustls::Error::InvalidCertificate(c)) => {
-            format!("the server's certificate is not trusted ({c:?}); pass its CA with --ca-file")
-        }
-        Some(other) => other.to_string(),
-        None => e.to_string(),
-    }
-}
-
 impl Connection {
-    /// Connects, completes the RTMP handshake and the `connect` command for the service's app.
-    pub async fn connect(service: &Service, tls: &TlsOptions) -> Result<Self, RtmpError> {
+    /// Opens a link with `connector` (waiting at most `connect_timeout` for it),
+    /// completes the RTMP handshake and the `connect` command for the service's app.
+    pub async fn connect(
+        service: &Service,
+        connector: &dyn Connector,
+        connect_timeout: Duration,
+    ) -> Result<Self, RtmpError> {
         let addr = service.addr();
-        let mut io = open_stream(service, tls).await?;
-        let leftover = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&mut io, &addr))
+        let mut link = connector.connect(service, connect_timeout).await?;
+        let leftover = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&mut link, &addr))
             .await
             .map_err(|_| RtmpError::NotRtmp { addr: addr.clone(), detail: "no RTMP handshake reply".into() })??;
 
@@ -217,21 +105,23 @@ impl Connection {
         config.flash_version = "FMLE/3.0 (compatible; Mentorcast)".into();
         let (session, initial) = ClientSession::new(config).map_err(protocol)?;
         let mut conn = Connection {
-            io,
+            link,
             session,
             extra: ChunkSerializer::new(),
             events: VecDeque::new(),
             read_buf: vec![0u8; 64 * 1024],
+            out: BytesMut::with_capacity(64 * 1024),
+            unflushed: false,
             bytes_sent: 0,
             addr,
         };
-        conn.apply(initial).await?;
+        conn.apply(initial)?;
         if !leftover.is_empty() {
             let results = conn.handle_input(&leftover)?;
-            conn.apply(results).await?;
+            conn.apply(results)?;
         }
         let req = conn.session.request_connection(service.app.clone()).map_err(protocol)?;
-        conn.apply(vec![req]).await?;
+        conn.apply(vec![req])?;
         let app = service.app.clone();
         conn.wait_for(
             "accept the connection",
@@ -253,23 +143,34 @@ impl Connection {
         Ok(conn)
     }
 
+    /// Bytes written to the link so far.
     pub fn bytes_sent(&self) -> u64 {
         self.bytes_sent
+    }
+
+    /// Bytes queued here and not yet written to the link.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// What the link says of the bytes written to it.
+    pub fn delivery(&self) -> Delivery {
+        self.link.delivery()
     }
 
     /// Asks to publish `key` live: releaseStream, FCPublish, createStream, publish.
     pub async fn publish(&mut self, key: &str) -> Result<(), RtmpError> {
         for (name, txn) in [("releaseStream", 1001.0), ("FCPublish", 1002.0)] {
-            self.send_extra_command(name, txn, key).await?;
+            self.queue_extra_command(name, txn, key)?;
         }
         let req = self.session.request_publishing(key.to_string(), PublishRequestType::Live).map_err(protocol)?;
-        self.apply(vec![req]).await?;
+        self.apply(vec![req])?;
         self.wait_for(
             "accept the publish request",
             |ev| match ev {
                 ClientSessionEvent::PublishRequestAccepted => Some(Ok(())),
                 ClientSessionEvent::UnhandleableOnStatusCode { code } if is_failure_code(code) => {
-                    Some(Err(RtmpError::PublishDenied { detail: code.clone() }))
+                    Some(Err(publish_refusal(code)))
                 }
                 _ => None,
             },
@@ -287,7 +188,7 @@ impl Connection {
     /// Asks to play `key`; media then arrives through [`Connection::next_media`].
     pub async fn play(&mut self, key: &str) -> Result<(), RtmpError> {
         let req = self.session.request_playback(key.to_string()).map_err(protocol)?;
-        self.apply(vec![req]).await?;
+        self.apply(vec![req])?;
         self.wait_for(
             "start playback",
             |ev| match ev {
@@ -307,67 +208,158 @@ impl Connection {
         .await
     }
 
-    pub async fn send_metadata(&mut self, meta: &StreamMetadata) -> Result<(), RtmpError> {
+    /// Queues the stream's metadata (`@setDataFrame onMetaData`).
+    pub fn queue_metadata(&mut self, meta: &StreamMetadata) -> Result<(), RtmpError> {
         let r = self.session.publish_metadata(meta).map_err(protocol)?;
-        self.apply(vec![r]).await
+        self.apply(vec![r])
     }
 
-    pub async fn send_video(&mut self, timestamp_ms: u32, body: Bytes) -> Result<(), RtmpError> {
+    /// Queues one video tag body at `timestamp_ms`.
+    pub fn queue_video(&mut self, timestamp_ms: u32, body: Bytes) -> Result<(), RtmpError> {
         let r = self.session.publish_video_data(body, RtmpTimestamp::new(timestamp_ms), false).map_err(protocol)?;
-        self.apply(vec![r]).await
+        self.apply(vec![r])
     }
 
-    pub async fn send_audio(&mut self, timestamp_ms: u32, body: Bytes) -> Result<(), RtmpError> {
+    /// Queues one audio tag body at `timestamp_ms`.
+    pub fn queue_audio(&mut self, timestamp_ms: u32, body: Bytes) -> Result<(), RtmpError> {
         let r = self.session.publish_audio_data(body, RtmpTimestamp::new(timestamp_ms), false).map_err(protocol)?;
-        self.apply(vec![r]).await
+        self.apply(vec![r])
     }
 
-    /// Reads what the server sent (acks, pings) and answers it. Cancel-safe:
-    /// use it in `select!` next to the media queue.
-    pub async fn service_incoming(&mut self) -> Result<(), RtmpError> {
-        let n = self.io.read(&mut self.read_buf).await.map_err(lost)?;
-        if n == 0 {
-            return Err(RtmpError::ConnectionLost { detail: "the server closed the connection".into() });
+    /// Queues a ping request; [`ServerEvent::PingAnswered`] follows when the server answers.
+    pub fn queue_ping(&mut self) -> Result<(), RtmpError> {
+        let (packet, _) = self.session.send_ping_request().map_err(protocol)?;
+        self.out.extend_from_slice(&packet.bytes);
+        Ok(())
+    }
+
+    /// One step of I/O: writes some of what is queued, or reads and handles
+    /// what the server sent (its answers are queued). Cancel-safe: dropped
+    /// before it completes, it has written and read nothing.
+    pub async fn drive(&mut self) -> Result<Step, RtmpError> {
+        let Connection { link, out, read_buf, unflushed, .. } = self;
+        let step = poll_fn(|cx| {
+            if !out.is_empty() {
+                match Pin::new(&mut **link).poll_write(cx, out) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(closed())),
+                    Poll::Ready(Ok(n)) => {
+                        out.advance(n);
+                        *unflushed = true;
+                        return Poll::Ready(Ok(Step::Wrote(n)));
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(lost(e))),
+                    Poll::Pending => {}
+                }
+            } else if *unflushed {
+                match Pin::new(&mut **link).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => *unflushed = false,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(lost(e))),
+                    Poll::Pending => {}
+                }
+            }
+            let mut buf = ReadBuf::new(read_buf);
+            match Pin::new(&mut **link).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Err(closed())),
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(Step::Read(buf.filled().len()))),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(lost(e))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await?;
+        match step {
+            Step::Wrote(n) => self.bytes_sent += n as u64,
+            Step::Read(n) => {
+                // Lend the buffer out instead of copying each read (the play path reads media here).
+                let buf = std::mem::take(&mut self.read_buf);
+                let results = self.handle_input(&buf[..n]);
+                self.read_buf = buf;
+                self.apply(results?)?;
+            }
         }
-        // Lend the buffer out instead of copying each read (the play path reads media here).
-        let buf = std::mem::take(&mut self.read_buf);
-        let results = self.handle_input(&buf[..n]);
-        self.read_buf = buf;
-        self.apply(results?).await
+        Ok(step)
     }
 
-    /// Ends publishing cleanly: FCUnpublish, deleteStream, then closes the socket.
+    /// The next thing the server said that a publisher cares about, if any.
+    pub fn next_event(&mut self) -> Option<ServerEvent> {
+        while let Some(ev) = self.events.pop_front() {
+            match ev {
+                ClientSessionEvent::PingResponseReceived { .. } => return Some(ServerEvent::PingAnswered),
+                ClientSessionEvent::UnhandleableOnStatusCode { code } => return Some(ServerEvent::Status(code)),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Writes everything queued (no deadline of its own: wrap it in one).
+    pub async fn flush(&mut self) -> Result<(), RtmpError> {
+        while !self.out.is_empty() {
+            let n = self.link.write(&self.out).await.map_err(lost)?;
+            if n == 0 {
+                return Err(closed());
+            }
+            self.out.advance(n);
+            self.bytes_sent += n as u64;
+        }
+        self.link.flush().await.map_err(lost)?;
+        self.unflushed = false;
+        Ok(())
+    }
+
+    /// Ends publishing cleanly: FCUnpublish, deleteStream, everything queued
+    /// written, then the socket shut down (no deadline of its own).
     pub async fn unpublish(mut self, key: &str) -> Result<(), RtmpError> {
-        self.send_extra_command("FCUnpublish", 1003.0, key).await?;
+        self.queue_extra_command("FCUnpublish", 1003.0, key)?;
         let results = self.session.stop_publishing().map_err(protocol)?;
-        self.apply(results).await?;
-        self.io.flush().await.map_err(lost)?;
-        let _ = self.io.shutdown().await;
+        self.apply(results)?;
+        self.flush().await?;
+        let _ = self.link.shutdown().await;
         Ok(())
     }
 
     /// The next media tag when playing; `None` when the server ends the stream.
     pub async fn next_media(&mut self) -> Result<Option<flv::Tag>, RtmpError> {
+        match self.next_play_event().await? {
+            PlayEvent::Tag(t) => Ok(Some(t)),
+            PlayEvent::Unpublished | PlayEvent::Ended => Ok(None),
+            PlayEvent::Published => Box::pin(self.next_media()).await,
+        }
+    }
+
+    /// The next thing that happens to a play session: a tag, the publisher
+    /// leaving or (again) starting, or the end of the connection.
+    pub async fn next_play_event(&mut self) -> Result<PlayEvent, RtmpError> {
         loop {
             while let Some(ev) = self.events.pop_front() {
                 match ev {
                     ClientSessionEvent::VideoDataReceived { timestamp, data } => {
-                        return Ok(Some(flv::Tag { kind: flv::TAG_VIDEO, timestamp_ms: timestamp.value, body: data }))
+                        return Ok(PlayEvent::Tag(flv::Tag {
+                            kind: flv::TAG_VIDEO,
+                            timestamp_ms: timestamp.value,
+                            body: data,
+                        }))
                     }
                     ClientSessionEvent::AudioDataReceived { timestamp, data } => {
-                        return Ok(Some(flv::Tag { kind: flv::TAG_AUDIO, timestamp_ms: timestamp.value, body: data }))
+                        return Ok(PlayEvent::Tag(flv::Tag {
+                            kind: flv::TAG_AUDIO,
+                            timestamp_ms: timestamp.value,
+                            body: data,
+                        }))
                     }
                     ClientSessionEvent::UnhandleableOnStatusCode { code }
                         if code == "NetStream.Play.UnpublishNotify" || code == "NetStream.Play.Stop" =>
                     {
-                        return Ok(None)
+                        return Ok(PlayEvent::Unpublished)
+                    }
+                    ClientSessionEvent::UnhandleableOnStatusCode { code } if code == "NetStream.Play.PublishNotify" => {
+                        return Ok(PlayEvent::Published)
                     }
                     _ => {}
                 }
             }
-            match self.service_incoming().await {
-                Ok(()) => {}
-                Err(RtmpError::ConnectionLost { .. }) => return Ok(None),
+            match self.drive().await {
+                Ok(_) => {}
+                Err(RtmpError::ConnectionLost { .. }) => return Ok(PlayEvent::Ended),
                 Err(e) => return Err(e),
             }
         }
@@ -395,7 +387,7 @@ impl Connection {
         Err(RtmpError::Protocol { detail: "the server keeps sending malformed messages".into() })
     }
 
-    async fn send_extra_command(&mut self, name: &str, transaction_id: f64, key: &str) -> Result<(), RtmpError> {
+    fn queue_extra_command(&mut self, name: &str, transaction_id: f64, key: &str) -> Result<(), RtmpError> {
         let msg = RtmpMessage::Amf0Command {
             command_name: name.to_string(),
             transaction_id,
@@ -404,31 +396,23 @@ impl Connection {
         };
         let payload = msg.into_message_payload(RtmpTimestamp::new(0), 0).map_err(protocol)?;
         let packet = self.extra.serialize(&payload, true, false).map_err(protocol)?;
-        self.write(&packet.bytes).await
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), RtmpError> {
-        self.io.write_all(bytes).await.map_err(lost)?;
-        self.bytes_sent += bytes.len() as u64;
+        self.out.extend_from_slice(&packet.bytes);
         Ok(())
     }
 
-    /// Writes every outbound packet first, then queues the events.
-    async fn apply(&mut self, results: Vec<ClientSessionResult>) -> Result<(), RtmpError> {
-        let mut out = Vec::new();
+    /// Queues every outbound packet, and the events for later.
+    fn apply(&mut self, results: Vec<ClientSessionResult>) -> Result<(), RtmpError> {
         for r in results {
             match r {
-                ClientSessionResult::OutboundResponse(p) => out.extend_from_slice(&p.bytes),
+                ClientSessionResult::OutboundResponse(p) => self.out.extend_from_slice(&p.bytes),
                 ClientSessionResult::RaisedEvent(ev) => self.events.push_back(ev),
                 ClientSessionResult::UnhandleableMessageReceived(_) => {}
             }
         }
-        if !out.is_empty() {
-            self.write(&out).await?;
-        }
         Ok(())
     }
 
+    /// Writes what is queued, then reads until `check` decides (command phase).
     async fn wait_for(
         &mut self,
         stage: &'static str,
@@ -436,6 +420,11 @@ impl Connection {
         map_err: impl Fn(RtmpError) -> RtmpError,
     ) -> Result<(), RtmpError> {
         let deadline = tokio::time::Instant::now() + COMMAND_TIMEOUT;
+        match tokio::time::timeout_at(deadline, self.flush()).await {
+            Err(_) => return Err(RtmpError::Timeout { stage }),
+            Ok(Err(e)) => return Err(map_err(e)),
+            Ok(Ok(())) => {}
+        }
         loop {
             while let Some(ev) = self.events.pop_front() {
                 // Only the event's kind: servers may echo the stream name in their payloads.
@@ -444,16 +433,27 @@ impl Connection {
                     return r.map_err(&map_err);
                 }
             }
-            match tokio::time::timeout_at(deadline, self.service_incoming()).await {
+            match tokio::time::timeout_at(deadline, self.drive()).await {
                 Err(_) => return Err(RtmpError::Timeout { stage }),
                 Ok(Err(e)) => return Err(map_err(e)),
-                Ok(Ok(())) => {}
+                Ok(Ok(_)) => {}
             }
         }
     }
 
+    /// `host:port` of the server.
     pub fn peer(&self) -> &str {
         &self.addr
+    }
+}
+
+/// How a refused publish reads: "already publishing" is the ingest still
+/// holding the name (a dead connection of ours it has not noticed yet).
+fn publish_refusal(code: &str) -> RtmpError {
+    if code.contains("BadName") {
+        RtmpError::AlreadyPublishing { detail: code.to_string() }
+    } else {
+        RtmpError::PublishDenied { detail: code.to_string() }
     }
 }
 
@@ -503,11 +503,15 @@ fn lost(e: std::io::Error) -> RtmpError {
     RtmpError::ConnectionLost { detail: e.to_string() }
 }
 
+fn closed() -> RtmpError {
+    RtmpError::ConnectionLost { detail: "the server closed the connection".into() }
+}
+
 fn protocol(e: impl std::fmt::Display) -> RtmpError {
     RtmpError::Protocol { detail: e.to_string() }
 }
 
-async fn handshake(io: &mut Box<dyn Io>, addr: &str) -> Result<Vec<u8>, RtmpError> {
+async fn handshake(io: &mut Box<dyn Link>, addr: &str) -> Result<Vec<u8>, RtmpError> {
     let mut hs = Handshake::new(PeerType::Client);
     let p0p1 = hs.generate_outbound_p0_and_p1().map_err(protocol)?;
     io.write_all(&p0p1).await.map_err(|e| RtmpError::Connect { addr: addr.into(), detail: e.to_string() })?;
@@ -562,9 +566,9 @@ pub struct Player {
     conn: Connection,
 }
 
-/// Connects to `service` and plays its stream key.
-pub async fn play(service: &Service, tls: &TlsOptions) -> Result<Player, RtmpError> {
-    let mut conn = Connection::connect(service, tls).await?;
+/// Connects to `service` with `connector` and plays its stream key.
+pub async fn play(service: &Service, connector: &dyn Connector) -> Result<Player, RtmpError> {
+    let mut conn = Connection::connect(service, connector, crate::transport::CONNECT_TIMEOUT).await?;
     conn.play(service.key()).await?;
     Ok(Player { conn })
 }
@@ -573,5 +577,10 @@ impl Player {
     /// The next audio/video tag; `None` when the stream ended or the server closed.
     pub async fn next_tag(&mut self) -> Result<Option<flv::Tag>, RtmpError> {
         self.conn.next_media().await
+    }
+
+    /// The next play event (a publisher that leaves and comes back is followed).
+    pub async fn next_event(&mut self) -> Result<PlayEvent, RtmpError> {
+        self.conn.next_play_event().await
     }
 }

@@ -1,5 +1,5 @@
-//! FLV tag bodies (what RTMP carries in its audio/video messages) and a
-//! reader for FLV files (what nginx-rtmp records).
+//! FLV: the tag bodies RTMP carries in its audio and video messages (mux and
+//! demux), and FLV files (what nginx-rtmp records; what `verify` saves).
 //!
 //! Video: H.264 in AVCC form — an AVC sequence header carrying the
 //! AVCDecoderConfigurationRecord (SPS/PPS), then NALU tags with 4-byte length
@@ -8,6 +8,8 @@
 //! 44 kHz nominal (FLV's fixed value for AAC), 16-bit, stereo.
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::h264::{self, H264Error};
 
 pub const TAG_AUDIO: u8 = 8;
 pub const TAG_VIDEO: u8 = 9;
@@ -26,63 +28,7 @@ pub enum FlvError {
     #[error("the tag is not AAC audio (format {0})")]
     NotAac(u8),
     #[error("malformed H.264 data: {0}")]
-    BadAvc(&'static str),
-}
-
-/// Splits an Annex-B byte stream (start codes 00 00 01 / 00 00 00 01) into NAL units.
-pub fn split_annex_b(data: &[u8]) -> Vec<&[u8]> {
-    let mut nals = Vec::new();
-    let mut i = 0;
-    let mut start: Option<usize> = None;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            if let Some(s) = start {
-                let mut end = i;
-                while end > s && data[end - 1] == 0 {
-                    end -= 1;
-                }
-                nals.push(&data[s..end]);
-            }
-            i += 3;
-            start = Some(i);
-        } else {
-            i += 1;
-        }
-    }
-    if let Some(s) = start {
-        if s < data.len() {
-            nals.push(&data[s..]);
-        }
-    }
-    nals
-}
-
-pub fn nal_type(nal: &[u8]) -> u8 {
-    nal.first().map(|b| b & 0x1f).unwrap_or(0)
-}
-
-pub const NAL_IDR: u8 = 5;
-pub const NAL_SPS: u8 = 7;
-pub const NAL_PPS: u8 = 8;
-
-/// Builds the AVCDecoderConfigurationRecord from one SPS and one PPS.
-pub fn avc_decoder_config(sps: &[u8], pps: &[u8]) -> Result<Vec<u8>, FlvError> {
-    if sps.len() < 4 {
-        return Err(FlvError::BadAvc("SPS too short"));
-    }
-    let mut out = Vec::with_capacity(11 + sps.len() + pps.len());
-    out.push(1); // configurationVersion
-    out.push(sps[1]); // profile
-    out.push(sps[2]); // compatibility
-    out.push(sps[3]); // level
-    out.push(0xFF); // 4-byte NALU lengths
-    out.push(0xE1); // one SPS
-    out.extend_from_slice(&(sps.len() as u16).to_be_bytes());
-    out.extend_from_slice(sps);
-    out.push(1); // one PPS
-    out.extend_from_slice(&(pps.len() as u16).to_be_bytes());
-    out.extend_from_slice(pps);
-    Ok(out)
+    BadAvc(#[from] H264Error),
 }
 
 /// Video tag body: AVC sequence header.
@@ -164,7 +110,10 @@ pub fn parse_video_tag(body: &[u8]) -> Result<VideoTag, FlvError> {
     let cts = i32::from_be_bytes([if body[2] & 0x80 != 0 { 0xff } else { 0 }, body[2], body[3], body[4]]);
     let data = &body[5..];
     match body[1] {
-        0 => parse_avcc(data),
+        0 => {
+            let c = h264::parse_decoder_config(data)?;
+            Ok(VideoTag::SequenceHeader { sps: c.sps, pps: c.pps })
+        }
         1 => {
             let mut nals = Vec::new();
             let mut p = 0;
@@ -184,40 +133,6 @@ pub fn parse_video_tag(body: &[u8]) -> Result<VideoTag, FlvError> {
         }
         _ => Ok(VideoTag::EndOfSequence),
     }
-}
-
-/// Parses an AVCDecoderConfigurationRecord.
-pub fn parse_avcc(data: &[u8]) -> Result<VideoTag, FlvError> {
-    if data.len() < 7 {
-        return Err(FlvError::Truncated);
-    }
-    let mut p = 5;
-    let read_sets = |count: usize, p: &mut usize| -> Result<Vec<Vec<u8>>, FlvError> {
-        let mut sets = Vec::new();
-        for _ in 0..count {
-            if *p + 2 > data.len() {
-                return Err(FlvError::Truncated);
-            }
-            let len = u16::from_be_bytes([data[*p], data[*p + 1]]) as usize;
-            *p += 2;
-            if *p + len > data.len() {
-                return Err(FlvError::Truncated);
-            }
-            sets.push(data[*p..*p + len].to_vec());
-            *p += len;
-        }
-        Ok(sets)
-    };
-    let n_sps = (data[p] & 0x1f) as usize;
-    p += 1;
-    let sps = read_sets(n_sps, &mut p)?;
-    if p >= data.len() {
-        return Err(FlvError::Truncated);
-    }
-    let n_pps = data[p] as usize;
-    p += 1;
-    let pps = read_sets(n_pps, &mut p)?;
-    Ok(VideoTag::SequenceHeader { sps, pps })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,22 +187,34 @@ pub fn read_file(data: &[u8]) -> Result<Vec<Tag>, FlvError> {
     Ok(tags)
 }
 
+/// The FLV file header (with PreviousTagSize0).
+pub fn file_header(has_audio: bool, has_video: bool) -> [u8; 13] {
+    let mut h = [0u8; 13];
+    h[..4].copy_from_slice(b"FLV\x01");
+    h[4] = (has_audio as u8) << 2 | has_video as u8;
+    h[5..9].copy_from_slice(&9u32.to_be_bytes());
+    h
+}
+
+/// One tag of an FLV file, with its PreviousTagSize.
+pub fn file_tag(kind: u8, timestamp_ms: u32, body: &[u8]) -> Vec<u8> {
+    let size = body.len() as u32;
+    let mut out = Vec::with_capacity(body.len() + 15);
+    out.push(kind);
+    out.extend_from_slice(&size.to_be_bytes()[1..]);
+    let ts = timestamp_ms.to_be_bytes();
+    out.extend_from_slice(&[ts[1], ts[2], ts[3], ts[0]]);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(body);
+    out.extend_from_slice(&(size + 11).to_be_bytes());
+    out
+}
+
 /// Writes tags as an FLV file (used by tests and by `verify` to save what it received).
 pub fn write_file(tags: &[Tag], has_audio: bool, has_video: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(b"FLV\x01");
-    out.push((has_audio as u8) << 2 | has_video as u8);
-    out.extend_from_slice(&9u32.to_be_bytes());
-    out.extend_from_slice(&0u32.to_be_bytes());
+    let mut out = file_header(has_audio, has_video).to_vec();
     for t in tags {
-        let size = t.body.len() as u32;
-        out.push(t.kind);
-        out.extend_from_slice(&size.to_be_bytes()[1..]);
-        let ts = t.timestamp_ms.to_be_bytes();
-        out.extend_from_slice(&[ts[1], ts[2], ts[3], ts[0]]);
-        out.extend_from_slice(&[0, 0, 0]);
-        out.extend_from_slice(&t.body);
-        out.extend_from_slice(&(size + 11).to_be_bytes());
+        out.extend_from_slice(&file_tag(t.kind, t.timestamp_ms, &t.body));
     }
     out
 }
@@ -297,18 +224,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn annex_b_splits_on_both_start_code_lengths() {
-        let data = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9, 9];
-        let nals = split_annex_b(&data);
-        assert_eq!(nals, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 9, 9][..]]);
-        assert_eq!(nal_type(nals[2]), NAL_IDR);
-    }
-
-    #[test]
     fn avc_tags_round_trip() {
         let sps = [0x67, 0x42, 0xc0, 0x1f, 0xaa];
         let pps = [0x68, 0xce, 0x3c, 0x80];
-        let avcc = avc_decoder_config(&sps, &pps).unwrap();
+        let avcc = h264::decoder_config(&sps, &pps).unwrap();
         assert_eq!(&avcc[..6], &[1, 0x42, 0xc0, 0x1f, 0xff, 0xe1]);
         let tag = video_sequence_header(&avcc);
         assert_eq!(
