@@ -233,8 +233,7 @@ pub fn summary(stdout: &str) -> serde_json::Value {
     stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "summary")
-        .last()
+        .rfind(|v| v["event"] == "summary")
         .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"))["stats"]
         .clone()
 }

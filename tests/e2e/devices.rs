@@ -157,8 +157,7 @@ fn last_stats(lines: &[String]) -> serde_json::Value {
     lines
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "stats")
-        .last()
+        .rfind(|v| v["event"] == "stats")
         .map(|v| v["stats"].clone())
         .unwrap_or(serde_json::Value::Null)
 }
@@ -233,6 +232,7 @@ fn microphone_tone_arrives_and_mute_sends_silence() {
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), 0);
     stop.store(true, Ordering::Relaxed);
     let _ = player.kill();
+    let _ = player.wait();
     let summary = rest
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -256,7 +256,7 @@ fn microphone_tone_arrives_and_mute_sends_silence() {
             tone_windows += 1;
         }
         if a > t_mute + 0.5 && b < t_unmute - 0.5 {
-            assert!(rms.map_or(true, |r| r < -70.0), "muted window at {a:.1} s has {rms:?} dBFS: {ws:?}");
+            assert!(rms.is_none_or(|r| r < -70.0), "muted window at {a:.1} s has {rms:?} dBFS: {ws:?}");
             silent_windows += 1;
         }
     }
@@ -295,6 +295,7 @@ fn vanished_microphone_continues_with_silence_and_says_so() {
     let t_kill = last_stats(&wait_line(&rx, Duration::from_secs(10), is_stats))["elapsed_s"].as_f64().unwrap();
     stop.store(true, Ordering::Relaxed);
     let _ = player.kill();
+    let _ = player.wait();
     pulse.kill();
     let seen = wait_line(&rx, Duration::from_secs(10), |v| {
         is_stats(v) && v["stats"]["mic_state"].as_str().is_some_and(|s| s.starts_with("unavailable"))
@@ -312,7 +313,7 @@ fn vanished_microphone_continues_with_silence_and_says_so() {
     let after: Vec<_> = ws.iter().filter(|(start, _, _)| start / 1000.0 > t_kill + 1.5).collect();
     assert!(!after.is_empty(), "{ws:?}");
     for (start, rms, _) in after {
-        assert!(rms.map_or(true, |r| r < -70.0), "window at {start} ms after the microphone vanished: {rms:?} dBFS");
+        assert!(rms.is_none_or(|r| r < -70.0), "window at {start} ms after the microphone vanished: {rms:?} dBFS");
     }
 }
 
@@ -480,6 +481,7 @@ fn five_minute_microphone_drift() {
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 0);
     stop.store(true, Ordering::Relaxed);
     let _ = player.kill();
+    let _ = player.wait();
     let mic_log: Vec<String> = std::fs::read_to_string(&log_path)
         .unwrap_or_default()
         .lines()
@@ -493,7 +495,7 @@ fn five_minute_microphone_drift() {
     let states: Vec<String> = lines
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| is_stats(v))
+        .filter(is_stats)
         .filter_map(|v| v["stats"]["mic_state"].as_str().map(str::to_string))
         .filter(|s| s != "active")
         .collect();

@@ -128,17 +128,7 @@ mod tests {
             assert_eq!(s, tj::TJSAMP_TJSAMP_420 as i32, "4:2:0");
             let mut out = vec![0u8; (w * h) as usize];
             assert_eq!(
-                tj::tjDecompress2(
-                    d,
-                    jpeg.as_ptr(),
-                    jpeg.len() as _,
-                    out.as_mut_ptr(),
-                    w,
-                    w,
-                    h,
-                    tj::TJPF_TJPF_GRAY as i32,
-                    0
-                ),
+                tj::tjDecompress2(d, jpeg.as_ptr(), jpeg.len() as _, out.as_mut_ptr(), w, w, h, tj::TJPF_TJPF_GRAY, 0),
                 0,
                 "{}",
                 last_error(d)

@@ -254,8 +254,8 @@ mod tests {
         let quarter = wu * hu / 4;
         match format {
             mentorcast_media::PixelFormat::I420 => {
-                data.extend(std::iter::repeat(cb).take(quarter));
-                data.extend(std::iter::repeat(cr).take(quarter));
+                data.extend(std::iter::repeat_n(cb, quarter));
+                data.extend(std::iter::repeat_n(cr, quarter));
             }
             mentorcast_media::PixelFormat::Nv12 => {
                 data.extend((0..2 * quarter).map(|i| if i % 2 == 0 { cb } else { cr }))
@@ -268,7 +268,7 @@ mod tests {
     fn fine_detail_is_averaged_not_aliased_and_nv12_matches_i420() {
         use mentorcast_media::PixelFormat::{Nv12, I420};
         // one-pixel checkerboard: decimation would keep only black or only white
-        let check = |x: usize, y: usize| if (x + y) % 2 == 0 { 0 } else { 255 };
+        let check = |x: usize, y: usize| if (x + y).is_multiple_of(2) { 0 } else { 255 };
         let small = downscale(&frame(1280, 720, I420, check, 90, 200), 640, 360).unwrap();
         assert!(small.y.iter().all(|&v| (126..=129).contains(&v)), "checkerboard → mid grey, got {:?}", &small.y[..8]);
         assert!(small.u.iter().all(|&v| v == 90) && small.v.iter().all(|&v| v == 200), "flat chroma kept");

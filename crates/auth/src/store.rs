@@ -183,11 +183,8 @@ impl TokenStore for FileStore {
     }
 
     fn clear(&self) -> Result<()> {
-        let mut m = match self.read_all() {
-            Ok(m) => m,
-            // an unreadable file holds nothing we can use: remove it
-            Err(_) => Default::default(),
-        };
+        // an unreadable file holds nothing we can use: remove it
+        let mut m = self.read_all().unwrap_or_default();
         m.remove(&self.account);
         self.write_all(&m)
     }

@@ -149,8 +149,7 @@ pub async fn run(args: BenchArgs, config: &crate::config::Config) -> Result<i32>
         let summary: serde_json::Value = out
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["event"] == "summary")
-            .last()
+            .rfind(|v| v["event"] == "summary")
             .map(|v| v["stats"].clone())
             .unwrap_or_default();
 

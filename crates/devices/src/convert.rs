@@ -59,7 +59,7 @@ pub struct Converter {
 
 impl Converter {
     pub fn new(format: CaptureFormat, width: u32, height: u32) -> Result<Self, ConvertError> {
-        if width % 2 != 0 || height % 2 != 0 || width == 0 || height == 0 {
+        if !width.is_multiple_of(2) || !height.is_multiple_of(2) || width == 0 || height == 0 {
             return Err(ConvertError::OddSize(width, height));
         }
         Ok(Self { format, width, height, rgb: Vec::new() })
@@ -396,6 +396,7 @@ pub mod jpeg_enc {
         let mut pred = [0i32; 3];
         for by in (0..h).step_by(8) {
             for bx in (0..w).step_by(8) {
+                #[allow(clippy::needless_range_loop)] // `c` picks the colour formula and the tables too
                 for c in 0..3 {
                     let mut block = [0f32; 64];
                     for y in 0..8 {

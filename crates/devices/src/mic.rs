@@ -372,7 +372,7 @@ impl DriftCorrector {
     }
 
     /// Called per output frame.
-    pub fn next(&mut self) -> Correction {
+    pub fn next_frame(&mut self) -> Correction {
         self.since_correction += 1;
         if self.since_correction < MAX_CORRECTION_EVERY {
             return Correction::None;
@@ -559,7 +559,7 @@ impl Timeline {
         // Apply corrections to the frames just produced.
         let mut i = self.ready.len() - produced * 2;
         while i < self.ready.len() {
-            match self.drift.next() {
+            match self.drift.next_frame() {
                 Correction::None => i += 2,
                 Correction::Drop => {
                     self.ready.remove(i);
@@ -812,7 +812,7 @@ mod tests {
                 let err = slope_ms_per_s * t - (corrections as f64) * (1000.0 / 48_000.0) * slope_ms_per_s.signum();
                 d.observe(err);
                 for _ in 0..480 {
-                    match d.next() {
+                    match d.next_frame() {
                         Correction::None => {}
                         c => {
                             assert_eq!(c, want);

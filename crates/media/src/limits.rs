@@ -35,8 +35,8 @@ pub enum FormatError {
 /// Checks a video format against [`FORMAT_LIMITS`].
 pub fn check_format(width: u32, height: u32, fps: u32) -> Result<(), FormatError> {
     let l = FORMAT_LIMITS;
-    if width % 2 != 0
-        || height % 2 != 0
+    if !width.is_multiple_of(2)
+        || !height.is_multiple_of(2)
         || !(l.min_width..=l.max_width).contains(&width)
         || !(l.min_height..=l.max_height).contains(&height)
     {

@@ -45,7 +45,7 @@ impl SyntheticVideo {
             for x in 0..pw {
                 let phase = (x % PERIOD) as f64 / PERIOD as f64 * std::f64::consts::TAU;
                 let wave = (phase.sin() * 0.5 + (phase * 3.0 + fy * 9.0).sin() * 0.25) * 70.0;
-                let stripe = if ((x % PERIOD) / 16 + y / 24) % 2 == 0 { 10.0 } else { -10.0 };
+                let stripe = if ((x % PERIOD) / 16 + y / 24).is_multiple_of(2) { 10.0 } else { -10.0 };
                 pattern_y[y * pw + x] = (120.0 + wave + stripe + fy * 20.0).clamp(20.0, 230.0) as u8;
             }
         }
@@ -81,7 +81,7 @@ impl SyntheticVideo {
 
     /// True for the frames that flash white (one a second, at t = k s).
     pub fn is_flash(index: u64, fps: u32) -> bool {
-        index % fps as u64 == 0
+        index.is_multiple_of(fps as u64)
     }
 
     /// Frames the source skipped because its thread fell behind the clock.
@@ -115,7 +115,7 @@ impl SyntheticVideo {
         }
         // The counter band: neutral chroma under it so it reads in any colour space.
         let (x0, y0, x1, y1) = counter::band_rect(self.format.width, self.format.height);
-        for y in (y0 as usize / 2)..((y1 as usize + 1) / 2).min(ch) {
+        for y in (y0 as usize / 2)..(y1 as usize).div_ceil(2).min(ch) {
             u_plane[y * cw + x0 as usize / 2..y * cw + (x1 as usize / 2).min(cw)].fill(128);
             v_plane[y * cw + x0 as usize / 2..y * cw + (x1 as usize / 2).min(cw)].fill(128);
         }

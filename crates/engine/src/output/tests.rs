@@ -56,7 +56,7 @@ impl Feed {
     }
 
     fn video_packet(&mut self, pts_us: i64) -> MediaPacket {
-        let keyframe = self.frame % 60 == 0 || self.keyframe.take();
+        let keyframe = self.frame.is_multiple_of(60) || self.keyframe.take();
         let config =
             (self.frame == 0).then(|| Bytes::from_static(&[1, 0x42, 0xc0, 0x1f, 0xff, 0xe1, 0, 1, 0x67, 1, 0x68]));
         let nal = Bytes::from(vec![if keyframe { 0x65 } else { 0x41 }; 400]);
