@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 8's targets, measured (not timed tests): cold start to the sign-in
+"""The app's targets, measured (not timed tests): cold start to the sign-in
 form, idle CPU, CPU while live at 720p30 against the CLI on the same broadcast,
 and RSS of the app with its WebKit processes. Live CPU: the medians of six
 15 s windows each, app and CLI measured in turns; and, for reference, the app live with the
@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402  (the WebDriver client)
 
 APP, CLI, RTMP_PORT = e2e.APP, e2e.CLI, e2e.RTMP_PORT
+tid = e2e.tid  # elements by data-testid (and $t() in page scripts: e2e.JS_PRELUDE)
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -117,28 +118,30 @@ def live_app(seconds=15, windows=3):
         d.start()
         app_pid = int(subprocess.run(["pgrep", "-n", "-f", APP], capture_output=True, text=True).stdout.split()[0])
         # signed in already from an earlier round (the stored session), or the sign-in form
-        d.wait("sign-in or the studio", lambda: d.js("return !!document.getElementById('username') || !!document.getElementById('whoami')"), timeout=30)
-        if d.js("return !!document.getElementById('username')"):
+        d.wait("sign-in or the studio", lambda: d.js("return !!$t('username') || !!$t('whoami')"), timeout=30)
+        if d.js("return !!$t('username')"):
             e2e.submit_credentials(d, "mentor1", e2e.USERS["mentor1"]["password"])
-        d.wait_text("#whoami", lambda t: t == "mentor1", timeout=30)
+        d.wait_text(tid("whoami"), lambda t: t == "mentor1", timeout=30)
         e2e.set_override(d, f"rtmp://127.0.0.1:{RTMP_PORT}/live", "bench-app")
         e2e.open_studio(d)
-        d.js("document.getElementById('preset').value='p720p30'; document.getElementById('bitrate').value='3000';")
-        d.click("#golive")
-        d.wait_text("#status-title", lambda t: t.startswith("Live"), timeout=40)
+        # as a person would: the UI keeps what Go Live sends in its state, told by these events
+        d.js("const p = $t('preset'); p.value = 'p720p30'; p.dispatchEvent(new Event('change'));"
+             "const b = $t('bitrate'); b.value = '3000'; b.dispatchEvent(new Event('input'));")
+        d.click(tid("go-live"))
+        d.wait_text(tid("status-title"), lambda t: t.startswith("Live"), timeout=40)
         time.sleep(3)  # past the encoder's start
         pcts = [cpu_pct(app_pid, seconds, "live app") for _ in range(windows)]
         rss = rss_mb(tree(app_pid))
         # the same broadcast with the preview off screen (Recordings: the stream is released)
-        port = int(d.js("return new URL(document.getElementById('preview').src).port"))
-        d.click("#nav-recordings")
+        port = int(d.js("return new URL($t('preview').src).port"))
+        d.click(tid("tab-recordings"))
         d.wait("the preview stream released", lambda: e2e.preview_connections(port) == 0, timeout=10)
         hidden = [cpu_pct(app_pid, seconds, "live app, preview off screen") for _ in range(windows)]
         e2e.open_studio(d)
-        d.click("#golive")
-        d.wait("confirm", lambda: d.js("return !!document.getElementById('confirm-end')"), timeout=5)
-        d.click("#confirm-end")
-        d.wait_text("#status-title", lambda t: t == "Ended", timeout=30)
+        d.click(tid("go-live"))
+        d.wait("confirm", lambda: d.js("return !!$t('confirm-end')"), timeout=5)
+        d.click(tid("confirm-end"))
+        d.wait_text(tid("status-title"), lambda t: t == "Ended", timeout=30)
         return pcts, hidden, rss
     finally:
         d.stop()

@@ -17,7 +17,9 @@ recording appears in Recordings and plays (and seeks); a wrong stream key (QA
 override) → "Stream key rejected"; the app restarted → still signed in (the
 stored session) → Sign out → the sign-in form, the stored tokens gone.
 Screenshots of sign-in, studio live (with viewers) and recordings go to
-docs/screenshots/. On a failure the page's state and a screenshot are kept."""
+docs/screenshots/. On a failure the page's state and a screenshot are kept.
+Elements are found by their `data-testid` (tid() here, $t() in the page's scripts): the
+UI's stable addresses, not its ids or classes."""
 import base64, hashlib, hmac, http.client, json, os, random, socket, struct, subprocess, sys, time, urllib.request, urllib.error
 
 ENV = os.environ
@@ -28,6 +30,17 @@ RTMP_PORT = ENV["RTMP_PORT"]
 HTTP_PORT = ENV.get("HTTP_PORT")
 SHOTS = ENV.get("SCREENSHOTS", "docs/screenshots")
 USERS = json.load(open(os.path.join(STACK, "users.json")))
+
+
+def tid(name):
+    """The CSS selector of the element with that `data-testid`: the UI's stable addresses for
+    this test (ui/src/screens/*.ts and ui/src/shell.ts set them), not its ids or classes."""
+    return f'[data-testid="{name}"]'
+
+
+# Put before every script this test runs in the page: $t(name) is the element with that
+# data-testid (or null).
+JS_PRELUDE = "const $t = (name) => document.querySelector('[data-testid=\"' + name + '\"]');"
 
 
 def log(*a):
@@ -88,10 +101,10 @@ class Driver:
         return f"/session/{self.sid}{path}"
 
     def js(self, script, *args):
-        return self.req("POST", self.s("/execute/sync"), {"script": script, "args": list(args)})
+        return self.req("POST", self.s("/execute/sync"), {"script": JS_PRELUDE + script, "args": list(args)})
 
     def js_async(self, script, *args):
-        return self.req("POST", self.s("/execute/async"), {"script": script, "args": list(args)}, timeout=30)
+        return self.req("POST", self.s("/execute/async"), {"script": JS_PRELUDE + script, "args": list(args)}, timeout=30)
 
     def find(self, css):
         v = self.req("POST", self.s("/element"), {"using": "css selector", "value": css})
@@ -120,13 +133,13 @@ class Driver:
         """What the page shows, for a failure's report (never raises)."""
         try:
             state = self.js(
-                "const t = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };"
-                "const b = document.getElementById('golive');"
-                "return {url: location.href, screen: document.querySelector('main') && document.querySelector('main').id,"
+                "const t = (name) => { const e = $t(name); return e ? e.textContent : null; };"
+                "const b = $t('go-live');"
+                "return {url: location.href, screen: [...document.querySelectorAll('[data-testid^=\"screen-\"]')].map(e => e.dataset.testid).join(),"
                 " status: t('status-title'), detail: t('status-detail'), hint: t('source-hint'), error: t('signin-error'),"
                 " golive: b ? {text: b.textContent, disabled: b.disabled} : null,"
-                " camera: (document.getElementById('camera') || {}).value, mic: (document.getElementById('mic') || {}).value,"
-                " toasts: [...document.querySelectorAll('.toast')].map(e => e.textContent)};"
+                " camera: ($t('camera') || {}).value, mic: ($t('microphone') || {}).value,"
+                " toasts: [...document.querySelectorAll('[data-testid=\"toast\"]')].map(e => e.textContent)};"
             )
             log("page state:", json.dumps(state))
             png = base64.b64decode(self.req("GET", self.s("/screenshot"), timeout=10))
@@ -169,7 +182,7 @@ class Driver:
             raise AssertionError(f"{e}; texts seen: {seen[-6:]!r}") from None
 
     def screenshot(self, name):
-        # two animation frames, so the screenshot shows the current DOM (CONTEXT §5)
+        # two animation frames, so the screenshot shows the current DOM (WebKit paints in software here)
         self.js_async("const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));")
         png = base64.b64decode(self.req("GET", self.s("/screenshot")))
         os.makedirs(SHOTS, exist_ok=True)
@@ -210,43 +223,43 @@ def totp(secret, at=None, step=30):
 
 
 def sign_in_form(d):
-    d.wait("the sign-in form", lambda: d.js("return !!document.getElementById('username') && !document.getElementById('username').disabled"), timeout=30)
+    d.wait("the sign-in form", lambda: d.js("return !!$t('username') && !$t('username').disabled"), timeout=30)
 
 
 def submit_credentials(d, username, password):
     sign_in_form(d)
-    d.type("#username", username)
-    d.type("#password", password)
-    d.click("#signin-submit")
+    d.type(tid("username"), username)
+    d.type(tid("password"), password)
+    d.click(tid("signin-submit"))
 
 
 def sign_out(d):
-    d.click("#signout")
+    d.click(tid("sign-out"))
     sign_in_form(d)
 
 
 def new_password_challenge(d):
     """A temporary password leads to the new-password screen; the pool's rules are checked first."""
     submit_credentials(d, "newmentor", USERS["newmentor"]["password"])
-    d.wait("the new-password form", lambda: d.js("return !!document.getElementById('new-password')"), timeout=30)
-    rules = d.text("#signin-form p.muted")
+    d.wait("the new-password form", lambda: d.js("return !!$t('new-password')"), timeout=30)
+    rules = d.text(tid("new-password-rules"))
     assert "at least 10 characters" in rules, rules
-    assert d.text("#signin-error") == "", "a stale error on the new-password screen"
-    d.type("#new-password", "short")
-    d.type("#new-password-again", "short")
-    d.click("#new-password-submit")
-    msg = d.wait_text("#signin-error", lambda t: t.strip() != "", timeout=15)
+    assert d.text(tid("signin-error")) == "", "a stale error on the new-password screen"
+    d.type(tid("new-password"), "short")
+    d.type(tid("new-password-again"), "short")
+    d.click(tid("new-password-submit"))
+    msg = d.wait_text(tid("signin-error"), lambda t: t.strip() != "", timeout=15)
     assert "at least 10 characters" in msg and "password policy" in msg, msg
     d.screenshot("sign-in-new-password.png")
     fresh = f"Fresh-{os.getpid()}-Pw9!"
-    d.type("#new-password", fresh)
-    d.type("#new-password-again", fresh)
-    d.click("#new-password-submit")
-    d.wait_text("#whoami", lambda t: t == "newmentor", timeout=30)
+    d.type(tid("new-password"), fresh)
+    d.type(tid("new-password-again"), fresh)
+    d.click(tid("new-password-submit"))
+    d.wait_text(tid("whoami"), lambda t: t == "newmentor", timeout=30)
     sign_out(d)
     # the new password is the password now
     submit_credentials(d, "newmentor", fresh)
-    d.wait_text("#whoami", lambda t: t == "newmentor", timeout=30)
+    d.wait_text(tid("whoami"), lambda t: t == "newmentor", timeout=30)
     sign_out(d)
     log("new-password challenge: ok")
 
@@ -255,44 +268,44 @@ def mfa_challenge(d):
     """TOTP MFA: a wrong code is refused with its message, the authenticator's code signs in."""
     secret = USERS["mfamentor"]["totp_secret"]
     submit_credentials(d, "mfamentor", USERS["mfamentor"]["password"])
-    d.wait("the MFA form", lambda: d.js("return !!document.getElementById('mfa-code')"), timeout=30)
+    d.wait("the MFA form", lambda: d.js("return !!$t('mfa-code')"), timeout=30)
     now = time.time()
     wrong = next(c for c in (f"{(int(totp(secret, now)) + k) % 1_000_000:06d}" for k in range(1, 10))
                  if c not in {totp(secret, now + dt) for dt in (-60, -30, 0, 30, 60)})
-    d.type("#mfa-code", wrong)
-    d.click("#mfa-submit")
-    msg = d.wait_text("#signin-error", lambda t: t.strip() != "", timeout=15)
+    d.type(tid("mfa-code"), wrong)
+    d.click(tid("mfa-submit"))
+    msg = d.wait_text(tid("signin-error"), lambda t: t.strip() != "", timeout=15)
     assert msg.lower().startswith("wrong mfa code"), msg
     d.screenshot("sign-in-mfa.png")
-    if d.js("return !!document.getElementById('mfa-code')"):
-        d.type("#mfa-code", totp(secret))
-        d.click("#mfa-submit")
+    if d.js("return !!$t('mfa-code')"):
+        d.type(tid("mfa-code"), totp(secret))
+        d.click(tid("mfa-submit"))
     else:  # the pool ended that sign-in: the app is back at the credentials, saying why
-        log("MFA: the challenge ended after the wrong code; signing in again:", d.text("#signin-error"))
+        log("MFA: the challenge ended after the wrong code; signing in again:", d.text(tid("signin-error")))
         submit_credentials(d, "mfamentor", USERS["mfamentor"]["password"])
-        d.wait("the MFA form", lambda: d.js("return !!document.getElementById('mfa-code')"), timeout=30)
-        d.type("#mfa-code", totp(secret))
-        d.click("#mfa-submit")
-    d.wait_text("#whoami", lambda t: t == "mfamentor", timeout=30)
+        d.wait("the MFA form", lambda: d.js("return !!$t('mfa-code')"), timeout=30)
+        d.type(tid("mfa-code"), totp(secret))
+        d.click(tid("mfa-submit"))
+    d.wait_text(tid("whoami"), lambda t: t == "mfamentor", timeout=30)
     sign_out(d)
     log("MFA challenge: ok")
 
 
 def set_override(d, url, key=None):
     """Settings → the QA ingest override (an empty URL removes it) → Saved."""
-    d.click("#nav-settings")
-    d.wait("settings", lambda: d.js("return !!document.getElementById('override-url')"), timeout=20)
-    d.type("#override-url", url)
+    d.click(tid("tab-settings"))
+    d.wait("settings", lambda: d.js("return !!$t('override-url')"), timeout=20)
+    d.type(tid("override-url"), url)
     if key is not None:
-        d.type("#override-key", key)
-    d.click("#save-settings")
-    d.wait_text("#settings-msg", lambda t: t == "Saved.", timeout=10)
+        d.type(tid("override-key"), key)
+    d.click(tid("save-settings"))
+    d.wait_text(tid("settings-msg"), lambda t: t == "Saved.", timeout=10)
 
 
 def open_studio(d):
     """Studio, once Go Live is usable and the channel card has loaded (nothing moves after)."""
-    d.click("#nav-studio")
-    d.wait("the studio, loaded", lambda: d.js("const b=document.getElementById('golive'); return b && !b.disabled && !!document.getElementById('channel-app')"), timeout=20)
+    d.click(tid("tab-studio"))
+    d.wait("the studio, loaded", lambda: d.js("const b=$t('go-live'); return b && !b.disabled && !!$t('channel-app')"), timeout=20)
 
 
 def preview_connections(port):
@@ -309,25 +322,25 @@ def preview_follows_the_screen(d):
     """WebKit keeps reading a multipart <img> load after the image is gone: the app must end
     the stream itself. One connection while shown; none on another tab or with the window
     hidden (the visibilitychange the window gets when minimised); frames again after."""
-    port = int(d.js("return new URL(document.getElementById('preview').src).port"))
+    port = int(d.js("return new URL($t('preview').src).port"))
     d.wait("one preview connection", lambda: preview_connections(port) == 1, timeout=10)
-    d.click("#nav-recordings")
+    d.click(tid("tab-recordings"))
     d.wait("no preview connection on Recordings", lambda: preview_connections(port) == 0, timeout=10)
     open_studio(d)
-    d.wait("preview frames again", lambda: d.js("const i=document.getElementById('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
+    d.wait("preview frames again", lambda: d.js("const i=$t('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
     d.wait("one preview connection after the tab switch", lambda: preview_connections(port) == 1, timeout=10)
     hide = "Object.defineProperty(document, 'hidden', {configurable: true, get: () => %s}); document.dispatchEvent(new Event('visibilitychange'));"
     d.js(hide % "true")
     d.wait("no preview connection while hidden", lambda: preview_connections(port) == 0, timeout=10)
-    d.js("document.getElementById('preview').classList.remove('has-frame');" + hide % "false")
-    d.wait("preview frames after showing", lambda: d.js("const i=document.getElementById('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
+    d.js("$t('preview').classList.remove('has-frame');" + hide % "false")
+    d.wait("preview frames after showing", lambda: d.js("const i=$t('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
     assert preview_connections(port) == 1, preview_connections(port)
 
 
 def watch_titles(d):
     """Records every status title the page shows from now on (a transient one such as
     "Reconnecting…" may last less than one WebDriver round trip)."""
-    d.js("window.__titles = []; const el = document.getElementById('status-title');"
+    d.js("window.__titles = []; const el = $t('status-title');"
          "window.__titlesObs && window.__titlesObs.disconnect();"
          "window.__titlesObs = new MutationObserver(() => window.__titles.push(el.textContent));"
          "window.__titlesObs.observe(el, {childList: true, characterData: true, subtree: true});")
@@ -346,9 +359,9 @@ def main():
         log(f"session + sign-in form in {time.time() - t0:.2f}s")
         d.screenshot("sign-in.png")
 
-        # wrong password: issue 3's message
+        # wrong password: the sign-in message the CLI gives too
         submit_credentials(d, "mentor1", "not-the-password-1A!")
-        msg = d.wait_text("#signin-error", lambda t: t.strip() != "", timeout=30)
+        msg = d.wait_text(tid("signin-error"), lambda t: t.strip() != "", timeout=30)
         assert msg == "Wrong username or password.", msg
         d.screenshot("sign-in-wrong-password.png")
 
@@ -357,27 +370,27 @@ def main():
 
         # sign in
         submit_credentials(d, "mentor1", USERS["mentor1"]["password"])
-        d.wait_text("#whoami", lambda t: t == "mentor1", timeout=30)
-        app = d.wait_text("#channel-app", lambda t: t.startswith("room-"), timeout=30)
+        d.wait_text(tid("whoami"), lambda t: t == "mentor1", timeout=30)
+        app = d.wait_text(tid("channel-app"), lambda t: t.startswith("room-"), timeout=30)
         log("channel", app)
         # the key: masked with nothing of the secret shown; Reveal shows it, Hide masks it again
-        key_masked = d.text("#stream-key")
+        key_masked = d.text(tid("stream-key"))
         assert key_masked == "sk_" + "•" * 12, key_masked
-        d.click("#reveal-key")
-        key = d.wait_text("#stream-key", lambda t: "•" not in t, timeout=10)
+        d.click(tid("reveal-key"))
+        key = d.wait_text(tid("stream-key"), lambda t: "•" not in t, timeout=10)
         assert key.startswith("sk_") and len(key) >= 20, "revealed key looks wrong"
-        d.click("#reveal-key")
-        d.wait_text("#stream-key", lambda t: t == key_masked, timeout=10)
+        d.click(tid("reveal-key"))
+        d.wait_text(tid("stream-key"), lambda t: t == key_masked, timeout=10)
         assert key not in d.js("return document.body.innerHTML"), "the key stays in the page after Hide"
-        d.wait("preview frames", lambda: d.js("const i=document.getElementById('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
-        assert d.js("return document.getElementById('camera').value") == "synthetic"
+        d.wait("preview frames", lambda: d.js("const i=$t('preview'); return i.classList.contains('has-frame') && i.naturalWidth > 0"), timeout=30)
+        assert d.js("return $t('camera').value") == "synthetic"
         preview_follows_the_screen(d)
-        assert d.js("return document.getElementById('mic').value") == "synthetic"
-        d.wait("mic level", lambda: d.js("const m = /scaleX\\(([0-9.]+)\\)/.exec(document.getElementById('meter-fill').style.transform); return !!m && parseFloat(m[1]) > 0"), timeout=10)
+        assert d.js("return $t('microphone').value") == "synthetic"
+        d.wait("mic level", lambda: d.js("const m = /scaleX\\(([0-9.]+)\\)/.exec($t('meter-fill').style.transform); return !!m && parseFloat(m[1]) > 0"), timeout=10)
 
         # go live with the keyboard shortcut
         d.keys(("ctrl", "l"))
-        d.wait_text("#status-title", lambda t: t.startswith("Live"), timeout=40)
+        d.wait_text(tid("status-title"), lambda t: t.startswith("Live"), timeout=40)
         log("live")
 
         # the ingest receives a stream that verify passes
@@ -388,10 +401,10 @@ def main():
 
         # simulated viewers appear in the count (pushed over SSE)
         sim = subprocess.Popen([CLI, "simulate-viewers", "--app", app, "--count", "5", "--duration", "60"], env=dict(ENV, MENTORCAST_CONFIG=os.path.join(STACK, "config.toml")), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        d.wait_text("#viewers-active", lambda t: t.isdigit() and int(t) >= 5, timeout=20)
-        peak = int(d.text("#viewers-peak"))
+        d.wait_text(tid("viewers-active"), lambda t: t.isdigit() and int(t) >= 5, timeout=20)
+        peak = int(d.text(tid("viewers-peak")))
         assert peak >= 5, peak
-        d.wait("health figures", lambda: d.text("#health-fps") not in (None, "–") and d.text("#health-bitrate") not in (None, "–"), timeout=10)
+        d.wait("health figures", lambda: d.text(tid("health-fps")) not in (None, "–") and d.text(tid("health-bitrate")) not in (None, "–"), timeout=10)
         d.screenshot("studio-live.png")
 
         # the ingest drops the stream: "Reconnecting…", then live again by itself
@@ -401,53 +414,56 @@ def main():
         assert dropped == "1", f"nginx dropped {dropped!r} publishers"
         d.wait("Reconnecting… then Live", lambda: (lambda t: any(x.startswith("Reconnecting") for x in t) and t[-1].startswith("Live"))(d.js("return window.__titles")), timeout=40)
         log("reconnected; titles seen:", d.js("return window.__titles"))
+        # what is sent after the reconnect reaches the ingest and verifies too
+        v = cli("verify", url, "--max-duration", "3", "--json", timeout=60)
+        assert v.returncode == 0, f"verify after the reconnect failed: {v.stdout}\n{v.stderr}"
 
         # end with the keyboard shortcut, which asks for the confirmation too
         d.keys(("ctrl", "e"))
-        d.wait("the end confirmation", lambda: d.js("return !!document.getElementById('confirm-end')"), timeout=5)
+        d.wait("the end confirmation", lambda: d.js("return !!$t('confirm-end')"), timeout=5)
         d.screenshot("studio-end-confirm.png")
-        d.click("#confirm-end")
-        d.wait_text("#status-title", lambda t: t == "Ended", timeout=30)
+        d.click(tid("confirm-end"))
+        d.wait_text(tid("status-title"), lambda t: t == "Ended", timeout=30)
         if sim:
             sim.terminate()
             sim.wait(10)
             sim = None
 
         # the recording appears and plays
-        d.click("#nav-recordings")
+        d.click(tid("tab-recordings"))
 
         def recording_listed():
-            if d.js("return document.querySelectorAll('.recording').length") > 0:
+            if d.js("return document.querySelectorAll('[data-testid=\"recording\"]').length") > 0:
                 return True
-            d.click("#refresh-recordings")
+            d.click(tid("refresh-recordings"))
             time.sleep(1.5)  # one refresh per 1.5 s while the server remuxes (the wait is bounded below)
             return False
 
         d.wait("a recording in the list", recording_listed, timeout=120, every=0.1)
-        d.wait("the thumbnail", lambda: d.js("const i=document.querySelector('.recording img'); return i && i.complete && i.naturalWidth > 0"), timeout=20)
-        d.click(".recording")
+        d.wait("the thumbnail", lambda: d.js("const i=$t('recording-thumb'); return i && i.complete && i.naturalWidth > 0"), timeout=20)
+        d.click(tid("recording"))
         def video_loaded():
-            st = d.js("const v=document.getElementById('player-video'); return v ? {ready: v.readyState, dur: v.duration, err: v.error && v.error.code, net: v.networkState} : null")
+            st = d.js("const v=$t('player-video'); return v ? {ready: v.readyState, dur: v.duration, err: v.error && v.error.code, net: v.networkState} : null")
             if st and st.get("err"):
                 raise AssertionError(f"the video failed to load: {st}")
             return st and st["ready"] >= 2 and (st["dur"] or 0) > 1
 
         d.wait("the video to load", video_loaded, timeout=30)
         d.js_async(
-            "const done = arguments[arguments.length-1]; const v=document.getElementById('player-video');"
+            "const done = arguments[arguments.length-1]; const v=$t('player-video');"
             "v.muted = true; v.play().catch(()=>{});"
             "v.addEventListener('seeked', () => done(v.currentTime), {once: true}); v.currentTime = Math.min(3, v.duration / 2);"
         )
-        d.wait("playback to advance", lambda: d.js("const v=document.getElementById('player-video'); return v.currentTime > 0.5 && !v.error"), timeout=20)
+        d.wait("playback to advance", lambda: d.js("const v=$t('player-video'); return v.currentTime > 0.5 && !v.error"), timeout=20)
         d.screenshot("recordings.png")
 
         # wrong key: through the QA override to the same ingest
         set_override(d, f"rtmp://127.0.0.1:{RTMP_PORT}/{app}", "sk_wrong-key")
         d.screenshot("settings.png")
         open_studio(d)
-        d.click("#golive")
-        d.wait_text("#status-title", lambda t: t == "Stream key rejected", timeout=40)
-        detail = d.text("#status-detail")
+        d.click(tid("go-live"))
+        d.wait_text(tid("status-title"), lambda t: t == "Stream key rejected", timeout=40)
+        detail = d.text(tid("status-detail"))
         assert "refused the stream key" in detail, detail
         d.screenshot("studio-key-rejected.png")
         # leave the override empty again
@@ -456,12 +472,12 @@ def main():
         # the session is remembered across a restart of the app; Sign out forgets it
         d.stop()
         d.start()
-        d.wait_text("#whoami", lambda t: t == "mentor1", timeout=30)
+        d.wait_text(tid("whoami"), lambda t: t == "mentor1", timeout=30)
         tokens = os.path.join(ENV["HOME"], ".config", "mentorcast", "tokens.json")
         assert os.path.exists(tokens), "no stored session"
         sign_out(d)
-        d.wait_text("#signin-notice", lambda t: t.startswith("Signed out"), timeout=10)
-        assert d.text("#signin-error") == "", d.text("#signin-error")
+        d.wait_text(tid("signin-notice"), lambda t: t.startswith("Signed out"), timeout=10)
+        assert d.text(tid("signin-error")) == "", d.text(tid("signin-error"))
         assert not os.path.exists(tokens) or "refresh" not in open(tokens).read().lower(), "tokens left after sign-out"
         log("PASS")
         print("1 passed, 0 failed")

@@ -73,7 +73,7 @@ export type BitrateLimits = {
 /**  What the Studio shows about the broadcast, in plain language. */
 export type BroadcastStatus = {
 	state: SessionPhase,
-	/**  e.g. "Live", "Reconnecting… (attempt 2 of 25)", "Stream key rejected". */
+	/**  e.g. "Live 00:12:03", "Reconnecting… attempt 3 · next try in 2 s · off air 00:00:05", "Stream key rejected". */
 	title: string,
 	/**  What it means and what to do. */
 	detail: string,
@@ -145,14 +145,21 @@ export type Health = {
 	fps_level: Level | null,
 	video_kbps: number | null,
 	audio_kbps: number | null,
+	/**  The video bitrate asked for. */
 	target_kbps: number,
+	/**  The encoder's video bitrate now (adaptive bitrate lowers it on a slow link). */
+	encoder_kbps: number,
+	/**  "Your connection is slow — quality lowered to 1.2 Mb/s" while adaptive bitrate holds it lower. */
+	slow_notice: string | null,
 	frames_sent: number,
 	frames_dropped: number,
 	dropped_pct: number | null,
 	dropped_level: Level | null,
 	queue_delay_ms: number | null,
-	/**  Video kbps, one sample a second, the last 5 minutes. */
+	/**  Video kbps sent, one sample a second, the last 5 minutes. */
 	bitrate_history: (number | null)[],
+	/**  The encoder's target at the same samples. */
+	encoder_history: (number | null)[],
 };
 
 /**  OBS-like warning colours. */

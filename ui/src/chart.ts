@@ -1,5 +1,7 @@
-// The bitrate chart: kbps samples (one a second) as a line over the target.
-export function drawChart(canvas: HTMLCanvasElement, samples: number[], targetKbps: number): void {
+// The bitrate chart: kbps sent (one sample a second) as a line over the bitrate asked
+// for (dashed), with the encoder's target (which adaptive bitrate lowers on a slow link)
+// as a thin line where it differs.
+export function drawChart(canvas: HTMLCanvasElement, samples: number[], targetKbps: number, encoder: number[] = []): void {
   const ctx = canvas.getContext("2d");
   if (!ctx) return;
   const dpr = window.devicePixelRatio || 1;
@@ -20,17 +22,21 @@ export function drawChart(canvas: HTMLCanvasElement, samples: number[], targetKb
   ctx.lineTo(w, y(targetKbps));
   ctx.stroke();
   ctx.setLineDash([]);
-  if (samples.length < 2) return;
   const n = 120; // the last two minutes fill the width
-  const shown = samples.slice(-n);
   const dx = w / (n - 1);
-  ctx.strokeStyle = style.getPropertyValue("--chart-line") || "#4f46e5";
-  ctx.lineWidth = 2;
-  ctx.beginPath();
-  shown.forEach((v, i) => {
-    const x = w - (shown.length - 1 - i) * dx;
-    if (i === 0) ctx.moveTo(x, y(v));
-    else ctx.lineTo(x, y(v));
-  });
-  ctx.stroke();
+  const line = (values: number[], color: string, width: number) => {
+    const shown = values.slice(-n);
+    if (shown.length < 2) return;
+    ctx.strokeStyle = color;
+    ctx.lineWidth = width;
+    ctx.beginPath();
+    shown.forEach((v, i) => {
+      const x = w - (shown.length - 1 - i) * dx;
+      if (i === 0) ctx.moveTo(x, y(v));
+      else ctx.lineTo(x, y(v));
+    });
+    ctx.stroke();
+  };
+  if (encoder.some((v) => v < targetKbps)) line(encoder, style.getPropertyValue("--chart-encoder") || "#d97706", 1);
+  line(samples, style.getPropertyValue("--chart-line") || "#4f46e5", 2);
 }

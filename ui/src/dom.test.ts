@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { h, setClass, setText } from "./dom";
+import { byTestId, h, setClass, setText, tid } from "./dom";
 
 describe("h()", () => {
   it("never interprets text as HTML", () => {
@@ -36,5 +36,17 @@ describe("setText() / setClass()", () => {
     expect(el.className).toBe("b");
     mo.disconnect();
     setText(null, "x"); // missing elements are ignored
+  });
+});
+
+describe("tid() / byTestId()", () => {
+  it("find an element by its data-testid, under the root only", () => {
+    const inside = h("button", { "data-testid": "go-live" }, "Go Live");
+    const root = h("div", {}, h("section", {}, inside));
+    const other = h("div", {}, h("button", { "data-testid": "go-live" }));
+    expect(tid("go-live")).toBe('[data-testid="go-live"]');
+    expect(byTestId(root, "go-live")).toBe(inside);
+    expect(byTestId(other, "go-live")).not.toBe(inside);
+    expect(byTestId(root, "end")).toBeNull();
   });
 });

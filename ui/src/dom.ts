@@ -21,8 +21,14 @@ export function clear(el: Element, ...children: (Node | string)[]): void {
   el.replaceChildren(...children);
 }
 
-export function byId<T extends HTMLElement = HTMLElement>(id: string): T | null {
-  return document.getElementById(id) as T | null;
+/** The CSS selector of a `data-testid` (what the e2e and the tests find elements by). */
+export function tid(id: string): string {
+  return `[data-testid="${id}"]`;
+}
+
+/** The element with that `data-testid` under `root`. */
+export function byTestId<T extends HTMLElement = HTMLElement>(root: ParentNode, id: string): T | null {
+  return root.querySelector<T>(tid(id));
 }
 
 /** Sets the text only when it differs: rewriting equal text still replaces the text node,

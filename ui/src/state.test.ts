@@ -1,33 +1,49 @@
 import { describe, expect, it } from "vitest";
-import { badge, buttonMode, errorText, formatDuration, formatElapsed, formatKbps, levelClass, meterClass, meterFraction, viewForStep } from "./state";
-import type { BroadcastStatus } from "./bindings";
+import { BITRATE_LIMITS, PRESETS } from "./bindings";
+import type { SessionPhase } from "./bindings";
+import * as state from "./state";
+import { DEFAULT_PRESET, PRESET_LIST, badge, broadcastActive, buttonMode, errorText, formatDuration, formatKbps, levelClass, mainButton, meterClass, meterFraction, presetById, viewForStep } from "./state";
+import { status } from "./testing";
 
-const status = (state: string, elapsed_s = 0): BroadcastStatus => ({
-  state, title: "", detail: "", elapsed_s, destination: null,
-  health: { fps: 0, target_fps: 30, fps_level: null, video_kbps: 0, audio_kbps: 0, target_kbps: 3000, frames_sent: 0, frames_dropped: 0, dropped_pct: 0, dropped_level: null, queue_delay_ms: 0, bitrate_history: [] },
-});
+const PHASES: SessionPhase[] = ["idle", "connecting", "live", "reconnecting", "ending", "ended", "failed"];
 
 describe("state mapping", () => {
-  it("formats the live clock like a broadcaster", () => {
-    expect(formatElapsed(754.9)).toBe("00:12:34");
-    expect(formatElapsed(-3)).toBe("00:00:00");
+  it("formats a recording's length; the live clock is Rust's (no formatter here)", () => {
     expect(formatDuration(65)).toBe("1:05");
     expect(formatDuration(3909)).toBe("1:05:09");
+    expect(formatDuration(-3)).toBe("0:00");
+    expect("formatElapsed" in state).toBe(false);
   });
 
-  it("maps engine states to the main button", () => {
-    expect(buttonMode("idle")).toBe("go-live");
-    expect(buttonMode("failed")).toBe("go-live");
-    expect(buttonMode("ended")).toBe("go-live");
-    expect(buttonMode("connecting")).toBe("busy");
-    expect(buttonMode("live")).toBe("end");
-    expect(buttonMode("reconnecting")).toBe("end");
+  it("maps each phase to the main button", () => {
+    const modes = PHASES.map((p) => [p, buttonMode(p)]);
+    expect(Object.fromEntries(modes)).toEqual({ idle: "go-live", connecting: "busy", live: "end", reconnecting: "end", ending: "busy", ended: "go-live", failed: "go-live" });
+    expect(mainButton("ending")).toEqual({ mode: "busy", text: "Ending…", cls: "primary big" });
+    expect(mainButton("connecting").text).toBe("Connecting…");
+    expect(mainButton("reconnecting")).toEqual({ mode: "end", text: "Stop trying", cls: "danger big" });
+    expect(mainButton("live").text).toBe("End");
+    expect(mainButton("failed")).toEqual({ mode: "go-live", text: "Go Live", cls: "primary big" });
   });
 
-  it("shows a live badge with the clock", () => {
-    expect(badge(status("live", 61))).toEqual({ text: "LIVE 00:01:01", cls: "badge-live" });
+  it("knows when a broadcast is under way", () => {
+    expect(PHASES.filter(broadcastActive)).toEqual(["connecting", "live", "reconnecting", "ending"]);
+  });
+
+  it("shows a live badge with Rust's clock", () => {
+    expect(badge(status("live", { elapsed_s: 61, elapsed_text: "00:01:01" }))).toEqual({ text: "LIVE 00:01:01", cls: "badge-live" });
+    expect(badge(status("live", { elapsed_s: 61, elapsed_text: "01:02:03" })).text).toBe("LIVE 01:02:03");
     expect(badge(status("reconnecting")).cls).toBe("badge-warn");
     expect(badge(status("idle")).text).toBe("PREVIEW");
+    expect(badge(status("failed"))).toEqual({ text: "NOT LIVE", cls: "badge-error" });
+  });
+
+  it("takes the presets from Rust's table", () => {
+    expect(PRESET_LIST).toBe(PRESETS);
+    expect(PRESET_LIST.map((p) => p.id)).toContain(DEFAULT_PRESET);
+    expect(presetById("p1080p30").default_kbps).toBe(PRESETS[0].default_kbps);
+    expect(() => presetById("nope" as never)).toThrow();
+    // every default bitrate is one the bitrate field accepts
+    for (const p of PRESET_LIST) expect(p.default_kbps).toBeGreaterThanOrEqual(BITRATE_LIMITS.min_video_kbps);
   });
 
   it("uses OBS-like colours for health levels", () => {

@@ -1,19 +1,18 @@
 // Pure mapping from the app's DTOs to what the screens show: tested with Vitest.
-import type { BroadcastStatus, Level, MicLevel, UiError, SignInStepDto, RecordingView } from "./bindings";
+import { PRESETS } from "./bindings";
+import type { BroadcastStatus, Level, MicLevel, UiError, SignInStepDto, RecordingView, SessionPhase, PresetId, Preset } from "./bindings";
 
 /** Rust's f64 arrives as null when it is not finite: read it as 0. */
 export function num(x: number | null | undefined): number {
   return typeof x === "number" && Number.isFinite(x) ? x : 0;
 }
 
-/** "00:12:34" */
-export function formatElapsed(secs: number): string {
-  const s = Math.max(0, Math.floor(secs));
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${p(Math.floor(s / 3600))}:${p(Math.floor(s / 60) % 60)}:${p(s % 60)}`;
+/** A case a `switch` over a union cannot reach (the compiler checks it). */
+export function unreachable(x: never): never {
+  throw new Error(`unexpected value ${String(x)}`);
 }
 
-/** "1:05:09" or "4:07" for a recording's length. */
+/** "1:05:09" or "4:07" for a recording's length. (The live clock comes formatted from Rust: `elapsed_text`.) */
 export function formatDuration(secs: number): string {
   const s = Math.max(0, Math.round(secs));
   const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, r = s % 60;
@@ -30,26 +29,75 @@ export function levelClass(level: Level | null): string {
   return level ? `level-${level}` : "level-none";
 }
 
-/** What the main button does in a state. */
+/** The presets the app offers (Rust's table, largest first). */
+export const PRESET_LIST: readonly Preset[] = PRESETS;
+
+/** The preset selected before the mentor picks one (an id of Rust's table; its sizes and bitrate come from there). */
+export const DEFAULT_PRESET: PresetId = "p720p30";
+
+export function presetById(id: PresetId): Preset {
+  const p = PRESET_LIST.find((x) => x.id === id);
+  if (!p) throw new Error(`unknown preset ${id}`);
+  return p;
+}
+
+/** A broadcast is under way (connecting, on air, retrying or closing): sources and quality are fixed. */
+export function broadcastActive(phase: SessionPhase): boolean {
+  switch (phase) {
+    case "connecting":
+    case "live":
+    case "reconnecting":
+    case "ending":
+      return true;
+    case "idle":
+    case "ended":
+    case "failed":
+      return false;
+    default:
+      return unreachable(phase);
+  }
+}
+
+/** What the main button does in a phase. */
 export type ButtonMode = "go-live" | "end" | "busy";
-export function buttonMode(state: string): ButtonMode {
-  switch (state) {
+export function buttonMode(phase: SessionPhase): ButtonMode {
+  switch (phase) {
     case "live":
     case "reconnecting":
       return "end";
     case "connecting":
     case "ending":
       return "busy";
-    default:
+    case "idle":
+    case "ended":
+    case "failed":
       return "go-live";
+    default:
+      return unreachable(phase);
+  }
+}
+
+/** The main button's label and look in a phase. */
+export function mainButton(phase: SessionPhase): { mode: ButtonMode; text: string; cls: string } {
+  const mode = buttonMode(phase);
+  switch (mode) {
+    case "end":
+      // While reconnecting, ending is giving up on the network: say so.
+      return { mode, text: phase === "reconnecting" ? "Stop trying" : "End", cls: "danger big" };
+    case "busy":
+      return { mode, text: phase === "ending" ? "Ending…" : "Connecting…", cls: "primary big" };
+    case "go-live":
+      return { mode, text: "Go Live", cls: "primary big" };
+    default:
+      return unreachable(mode);
   }
 }
 
 /** Badge over the preview. */
-export function badge(s: BroadcastStatus): { text: string; cls: string } {
+export function badge(s: Pick<BroadcastStatus, "state" | "elapsed_text">): { text: string; cls: string } {
   switch (s.state) {
     case "live":
-      return { text: `LIVE ${formatElapsed(num(s.elapsed_s))}`, cls: "badge-live" };
+      return { text: `LIVE ${s.elapsed_text}`, cls: "badge-live" };
     case "connecting":
       return { text: "CONNECTING", cls: "badge-wait" };
     case "reconnecting":
@@ -58,8 +106,11 @@ export function badge(s: BroadcastStatus): { text: string; cls: string } {
       return { text: "ENDING", cls: "badge-wait" };
     case "failed":
       return { text: "NOT LIVE", cls: "badge-error" };
-    default:
+    case "idle":
+    case "ended":
       return { text: "PREVIEW", cls: "badge-idle" };
+    default:
+      return unreachable(s.state);
   }
 }
 

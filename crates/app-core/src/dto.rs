@@ -146,21 +146,28 @@ pub struct Health {
     pub fps_level: Option<Level>,
     pub video_kbps: f64,
     pub audio_kbps: f64,
+    /// The video bitrate asked for.
     pub target_kbps: u32,
+    /// The encoder's video bitrate now (adaptive bitrate lowers it on a slow link).
+    pub encoder_kbps: u32,
+    /// "Your connection is slow — quality lowered to 1.2 Mb/s" while adaptive bitrate holds it lower.
+    pub slow_notice: Option<String>,
     pub frames_sent: u32,
     pub frames_dropped: u32,
     pub dropped_pct: f64,
     pub dropped_level: Option<Level>,
     pub queue_delay_ms: f64,
-    /// Video kbps, one sample a second, the last 5 minutes.
+    /// Video kbps sent, one sample a second, the last 5 minutes.
     pub bitrate_history: Vec<f64>,
+    /// The encoder's target at the same samples.
+    pub encoder_history: Vec<f64>,
 }
 
 /// What the Studio shows about the broadcast, in plain language.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
 pub struct BroadcastStatus {
     pub state: SessionPhase,
-    /// e.g. "Live", "Reconnecting… (attempt 2 of 25)", "Stream key rejected".
+    /// e.g. "Live 00:12:03", "Reconnecting… attempt 3 · next try in 2 s · off air 00:00:05", "Stream key rejected".
     pub title: String,
     /// What it means and what to do.
     pub detail: String,

@@ -68,7 +68,10 @@ fn failure(kind: FailureKind, reason: &str) -> (String, String) {
             "Ingest unreachable".into(),
             format!("Could not reach the ingest ({reason}). Check your network or the ingest address, then Go Live again."),
         ),
-        FailureKind::ConnectionLost => ("Connection lost".into(), format!("The stream stopped after every reconnect attempt failed ({reason}). Go Live again when the network is back.")),
+        FailureKind::ConnectionLost => (
+            "Connection lost".into(),
+            format!("The stream stopped: the connection did not come back ({reason}). Go Live again when the network is back."),
+        ),
         FailureKind::Config => ("Cannot start".into(), format!("The broadcast settings were refused: {reason}.")),
     }
 }
@@ -79,18 +82,21 @@ pub struct HealthTracker {
     target_fps: u32,
     target_kbps: u32,
     history: std::collections::VecDeque<f64>,
+    encoder_history: std::collections::VecDeque<f64>,
 }
 
 impl HealthTracker {
     pub fn new(target_fps: u32, target_kbps: u32) -> Self {
-        Self { target_fps, target_kbps, history: Default::default() }
+        Self { target_fps, target_kbps, history: Default::default(), encoder_history: Default::default() }
     }
 
     pub fn update(&mut self, s: &Stats) -> Health {
         if s.state == SessionPhase::Live {
             self.history.push_back(s.video_kbps);
+            self.encoder_history.push_back(s.target_kbps as f64);
             while self.history.len() > HISTORY_LEN {
                 self.history.pop_front();
+                self.encoder_history.pop_front();
             }
         }
         let total = s.frames_sent + s.frames_dropped;
@@ -102,14 +108,31 @@ impl HealthTracker {
             video_kbps: s.video_kbps,
             audio_kbps: s.audio_kbps,
             target_kbps: self.target_kbps,
+            encoder_kbps: s.target_kbps,
+            slow_notice: slow_notice(s),
             frames_sent: s.frames_sent.min(u32::MAX as u64) as u32,
             frames_dropped: s.frames_dropped.min(u32::MAX as u64) as u32,
             dropped_pct: if total == 0 { 0.0 } else { s.frames_dropped as f64 * 100.0 / total as f64 },
             dropped_level: dropped_level(s.frames_sent, s.frames_dropped),
             queue_delay_ms: s.queue_delay_ms,
             bitrate_history: self.history.iter().copied().collect(),
+            encoder_history: self.encoder_history.iter().copied().collect(),
         }
     }
+}
+
+/// While adaptive bitrate holds the video under 95 % of what was asked for, live:
+/// "Your connection is slow — quality lowered to 1.2 Mb/s".
+pub fn slow_notice(s: &Stats) -> Option<String> {
+    let lowered = s.adaptive && s.configured_kbps > 0 && s.target_kbps * 100 < s.configured_kbps * 95;
+    (lowered && s.state == SessionPhase::Live).then(|| {
+        let rate = if s.target_kbps >= 1000 {
+            format!("{:.1} Mb/s", s.target_kbps as f64 / 1000.0)
+        } else {
+            format!("{} kb/s", s.target_kbps)
+        };
+        format!("Your connection is slow — quality lowered to {rate}")
+    })
 }
 
 pub fn status(state: &SessionState, stats: &Stats, health: Health, destination: Option<String>) -> BroadcastStatus {
@@ -157,6 +180,23 @@ mod tests {
         let r =
             SessionState::Reconnecting { attempt: 3, next_in_ms: 1_800, off_air_ms: 65_000, reason: "reset".into() };
         assert_eq!(describe(&r, 0.0).0, "Reconnecting… attempt 3 · next try in 2 s · off air 00:01:05");
+    }
+
+    #[test]
+    fn a_lowered_bitrate_is_said_while_it_lasts() {
+        let live = Stats { state: SessionPhase::Live, adaptive: true, configured_kbps: 2500, ..Default::default() };
+        let lowered = Stats { target_kbps: 1200, ..live.clone() };
+        assert_eq!(slow_notice(&lowered).as_deref(), Some("Your connection is slow — quality lowered to 1.2 Mb/s"));
+        assert_eq!(
+            slow_notice(&Stats { target_kbps: 600, ..live.clone() }).unwrap(),
+            "Your connection is slow — quality lowered to 600 kb/s"
+        );
+        assert_eq!(slow_notice(&Stats { target_kbps: 2500, ..live.clone() }), None, "back to what was asked for");
+        assert_eq!(slow_notice(&Stats { adaptive: false, ..lowered.clone() }), None);
+        assert_eq!(slow_notice(&Stats { state: SessionPhase::Reconnecting, ..lowered }), None);
+        let mut h = HealthTracker::new(30, 2500);
+        let out = h.update(&Stats { video_kbps: 1100.0, target_kbps: 1200, ..live });
+        assert_eq!((out.bitrate_history, out.encoder_history), (vec![1100.0], vec![1200.0]));
     }
 
     #[test]
