@@ -40,6 +40,7 @@
 #   live      open; records to record/ and produces HLS; drops idle publishers after 10 s
 #   guarded   on_publish hook (GET to the HTTP side): only the key in guarded_key may publish
 #   denied    `deny publish all`: every publish is refused
+#   probe     connection tests: publishes are neither recorded nor relayed, nobody may play
 #   room-*    one per mentor's channel (from the backend): on_publish accepts only the
 #             channel's current key and renames the stream to the app (302), records,
 #             and pushes to hls-relay (HLS named after the app: the key is in no URL or file)
@@ -215,6 +216,14 @@ rtmp {
             live on;
             notify_method get;
             on_publish http://127.0.0.1:$HTTP_PORT/auth/publish;
+        }
+
+        # Connection tests (mentorcast test-connection, the app's Test connection): a
+        # publish here is neither recorded nor relayed, and nobody may play it.
+        application probe {
+            live on;
+            deny play all;
+            drop_idle_publisher 5s;
         }
 
         # Every publish refused by the access module.

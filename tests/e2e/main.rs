@@ -7,6 +7,7 @@ mod backend;
 mod common;
 mod devices;
 mod errors;
+mod faults;
 mod lifecycle;
 mod media;
 mod scenarios;

@@ -300,6 +300,7 @@ mod tests {
         let c = Channel {
             app: "room".into(),
             ingest_url: "rtmp://h/room".into(),
+            test_url: "rtmp://h/probe".into(),
             stream_key: "sk_secret".into(),
             hls_url: String::new(),
             watch_url: String::new(),

@@ -26,6 +26,10 @@ pub struct Channel {
     pub app: String,
     /// `rtmp[s]://host[:port]/{app}`: send here, with the key as the stream name.
     pub ingest_url: String,
+    /// The ingest's test application (`rtmp[s]://host[:port]/probe`): publishing there
+    /// with the key tests the connection; it is neither recorded nor shown to anyone.
+    #[serde(default)]
+    pub test_url: String,
     /// The secret stream key.
     pub stream_key: String,
     /// The live HLS playlist of this channel.

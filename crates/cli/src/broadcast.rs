@@ -263,8 +263,24 @@ fn spawn_stdin_control(muted: std::sync::Arc<std::sync::atomic::AtomicBool>, jso
         .ok();
 }
 
+/// What a watcher of a running broadcast hears (scenarios time faults against it).
+#[derive(Debug, Clone)]
+pub enum Observed {
+    State(std::time::Instant, SessionState),
+    Stats(std::time::Instant, Box<Stats>),
+}
+
 /// Runs a broadcast to its end (duration, Ctrl-C or failure), reporting as asked.
 pub async fn run(plan: &BroadcastPlan, progress: Progress) -> Result<Stats> {
+    run_observed(plan, progress, None).await
+}
+
+/// [`run`], telling `observer` every state and stats as they come.
+pub async fn run_observed(
+    plan: &BroadcastPlan,
+    progress: Progress,
+    observer: Option<tokio::sync::mpsc::UnboundedSender<Observed>>,
+) -> Result<Stats> {
     let p = plan.clone();
     let sources = tokio::task::spawn_blocking(move || p.open_sources())
         .await
@@ -313,6 +329,9 @@ pub async fn run(plan: &BroadcastPlan, progress: Progress) -> Result<Stats> {
                 r = state.changed() => {
                     if r.is_err() { break; }
                     let s = state.borrow_and_update().clone();
+                    if let Some(o) = &observer {
+                        let _ = o.send(Observed::State(std::time::Instant::now(), s.clone()));
+                    }
                     match (&s, progress) {
                         (_, Progress::Json) => println!("{}", serde_json::json!({"event": "state", "state": s})),
                         (SessionState::Reconnecting { attempt, next_in_ms, off_air_ms, reason }, Progress::Plain | Progress::Bar) => {
@@ -330,6 +349,9 @@ pub async fn run(plan: &BroadcastPlan, progress: Progress) -> Result<Stats> {
                 r = stats.changed() => {
                     if r.is_err() { break; }
                     let s = stats.borrow_and_update().clone();
+                    if let Some(o) = &observer {
+                        let _ = o.send(Observed::Stats(std::time::Instant::now(), Box::new(s.clone())));
+                    }
                     match progress {
                         Progress::Json => println!("{}", serde_json::json!({"event": "stats", "stats": s})),
                         Progress::Bar => if let Some(b) = &bar { b.set_message(stats_line(&s)) },

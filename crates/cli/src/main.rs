@@ -7,7 +7,9 @@ mod broadcast;
 mod config;
 mod devices_cmd;
 mod exit;
+mod faults;
 mod scenario;
+mod test_connection;
 mod verify_cmd;
 mod viewers_cmd;
 
@@ -84,6 +86,34 @@ enum Command {
         control_stdin: bool,
     },
     /// List cameras (with their modes) and microphones (with their default configs).
+    /// Test the connection to the ingest (≤ 10 s, nothing recorded or shown to viewers) and recommend settings.
+    TestConnection {
+        /// The ingest's test address, rtmp[s]://host[:port]/app[/key] (default: your channel's, when signed
+        /// in as a mentor; else the config's ingest with its application replaced by `probe`).
+        url: Option<String>,
+        /// Stream key (else the URL's last path segment, or your channel's key).
+        #[arg(long, env = "MENTORCAST_STREAM_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Extra CA certificate(s) (PEM) to trust for rtmps://.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// The audio bitrate the recommendation leaves room for.
+        #[arg(long, default_value_t = 128)]
+        audio_kbps: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A TCP proxy that makes the network misbehave on command, for tests: lines on stdin
+    /// (`down`, `reset`, `blackhole`, `throttle KBPS`, `latency MS`, `clear`) set the fault.
+    #[command(hide = true)]
+    FaultProxy {
+        /// Where the real server listens (host:port).
+        #[arg(long)]
+        upstream: String,
+        /// Where to listen (default: a free port on 127.0.0.1, printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+    },
     Devices {
         #[arg(long)]
         json: bool,
@@ -271,6 +301,11 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Devices { json } => devices_cmd::run(json),
+        Command::TestConnection { url, key, ca_file, audio_kbps, json } => {
+            let config = config::Config::load(cli.config.as_deref())?;
+            test_connection::run(&config, url, key, ca_file, audio_kbps, json).await
+        }
+        Command::FaultProxy { upstream, listen } => faults::serve_stdin(&upstream, listen).await,
         Command::Verify { source, fps, ca_file, max_duration, json } => {
             let report =
                 verify_cmd::verify_source(&source, fps, ca_file, verify_cmd::default_limits(max_duration)).await?;

@@ -7,6 +7,7 @@
 //! subscribe. [`presets`] holds the presets and limits both check against;
 //! [`record`] writes the local copy of every broadcast.
 
+pub mod connection_test;
 pub mod encode;
 pub mod output;
 pub mod pipeline;

@@ -170,7 +170,7 @@ pub struct Stats {
     pub configured_kbps: u32,
     /// The encoder's video bitrate now.
     pub target_kbps: u32,
-    /// What the link carried over the last two seconds (all tracks).
+    /// What the link carried over the last second (all tracks).
     pub send_rate_kbps: Option<f64>,
     /// Every loss of the connection: when, and how long until live again.
     pub outages: Vec<Outage>,

@@ -143,12 +143,16 @@ pub async fn get_or_create(state: &AppState, user: &User) -> ApiResult<(ChannelR
     Err(ApiErr::internal(format!("no free application name for {base}")))
 }
 
+/// The ingest's application for connection tests (no recording, no relay, no live session).
+pub const TEST_APP: &str = "probe";
+
 /// The API view of a channel (with its key: only for its mentor).
 pub fn to_api(state: &AppState, row: &ChannelRow) -> Channel {
     let ingest = &state.config.ingest;
     Channel {
         app: row.app.clone(),
         ingest_url: format!("{}/{}", ingest.rtmp_url.trim_end_matches('/'), row.app),
+        test_url: format!("{}/{TEST_APP}", ingest.rtmp_url.trim_end_matches('/')),
         stream_key: row.stream_key.clone(),
         hls_url: format!("{}/{}.m3u8", ingest.hls_url.trim_end_matches('/'), row.app),
         watch_url: format!("{}/watch/{}", state.config.public_url(), row.app),

@@ -5,9 +5,13 @@
 //! bitrate.
 //!
 //! - Down: when the queue delay stays at or above [`CONGESTED`] for two ticks,
-//!   the target drops to what the link carried (85 % of the measured send
-//!   rate, less the audio), at least 10 % below the current target, never
-//!   below the floor; again after [`HOLD_DOWN`] if it is still congested.
+//!   the target drops to what the link carried (80 % of the send rate measured
+//!   while congested — a saturated link sends at its capacity — less the audio,
+//!   and less what it takes to drain the delay beyond [`CONGESTED`] within
+//!   [`DRAIN_WITHIN`]), at least 10 % below the current target, never below the
+//!   floor. Again after [`HOLD_DOWN`] if the delay is not going down, or after
+//!   [`HOLD_DOWN_GROWING`] if it is still growing (the first cut is made before
+//!   the rate under congestion can be measured); never while it drains.
 //! - Up: after [`CLEAR_FOR`] with the delay under [`CLEAR`], +10 % of the
 //!   configured bitrate every [`STEP_UP_EVERY`] (about ten seconds from 40 %
 //!   back to 85 %; OBS takes about a minute at +10 % per 4 s).
@@ -29,8 +33,12 @@ pub const CLEAR_FOR: Duration = Duration::from_secs(2);
 pub const STEP_UP_EVERY: Duration = Duration::from_secs(2);
 /// After a step down, wait this long before the next one.
 pub const HOLD_DOWN: Duration = Duration::from_millis(1500);
+/// After a step down, a delay that is still growing allows the next one this soon.
+pub const HOLD_DOWN_GROWING: Duration = Duration::from_millis(500);
 /// The send rate is measured over this window.
-const RATE_WINDOW: Duration = Duration::from_secs(2);
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// A backlog found at a step down is planned away in this long.
+pub const DRAIN_WITHIN: Duration = Duration::from_secs(3);
 
 /// The mentor's choice: on or off, and the range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -68,6 +76,10 @@ pub struct Controller {
     congested_ticks: u32,
     clear_since: Option<Instant>,
     last_down: Option<Instant>,
+    /// The delay when the target last went down.
+    delay_at_down: Duration,
+    /// Bytes delivered when the current congestion began.
+    congested_from: Option<(Instant, u64)>,
     last_up: Option<Instant>,
 }
 
@@ -81,6 +93,8 @@ impl Controller {
             congested_ticks: 0,
             clear_since: None,
             last_down: None,
+            delay_at_down: Duration::ZERO,
+            congested_from: None,
             last_up: None,
         }
     }
@@ -94,7 +108,7 @@ impl Controller {
         self.current
     }
 
-    /// The link's achieved send rate (all tracks), kbit/s, over the last two seconds.
+    /// The link's achieved send rate (all tracks), kbit/s, over the last second.
     pub fn send_rate_kbps(&self) -> Option<f64> {
         let (t0, b0) = *self.rates.front()?;
         let (t1, b1) = *self.rates.back()?;
@@ -107,6 +121,18 @@ impl Controller {
         self.rates.clear();
         self.congested_ticks = 0;
         self.clear_since = None;
+        self.congested_from = None;
+    }
+
+    /// The send rate since the congestion began (the link's capacity), once it
+    /// covers half a second; before that, over the last second.
+    fn capacity_kbps(&self, now: Instant, delivered: u64) -> Option<f64> {
+        self.congested_from
+            .and_then(|(t0, b0)| {
+                let dt = now.duration_since(t0).as_secs_f64();
+                (dt >= 0.5).then(|| delivered.saturating_sub(b0) as f64 * 8.0 / dt / 1000.0)
+            })
+            .or_else(|| self.send_rate_kbps())
     }
 
     /// One tick; returns the new target when it changes.
@@ -121,17 +147,29 @@ impl Controller {
         if s.delay >= CONGESTED {
             self.congested_ticks += 1;
             self.clear_since = None;
-            let held = self.last_down.is_some_and(|t| s.now.duration_since(t) < HOLD_DOWN);
+            let prev = self.rates.iter().rev().nth(1).copied().unwrap_or((s.now, s.delivered));
+            self.congested_from.get_or_insert(prev);
+            // After a cut: wait while the backlog drains; cut again if it still grows.
+            let held = self.last_down.map(|t| s.now.duration_since(t)).is_some_and(|d| {
+                let growing = s.delay > self.delay_at_down + CONGESTED / 2;
+                let draining = s.delay < self.delay_at_down;
+                d < HOLD_DOWN_GROWING || (d < HOLD_DOWN && !growing) || draining
+            });
             if self.congested_ticks >= 2 && !held && self.current > self.cfg.floor_kbps {
-                let by_rate =
-                    self.send_rate_kbps().map(|r| (r * 0.85) as u32).map(|r| r.saturating_sub(self.audio_kbps));
+                let by_rate = self.capacity_kbps(s.now, s.delivered).map(|rate| {
+                    let backlog = s.delay.saturating_sub(CONGESTED).as_secs_f64() / DRAIN_WITHIN.as_secs_f64();
+                    (rate * (0.8 - backlog)).max(0.0) as u32
+                });
+                let by_rate = by_rate.map(|r| r.saturating_sub(self.audio_kbps));
                 let ceiling = self.current * 9 / 10;
                 let next = by_rate.map_or(ceiling, |r| r.min(ceiling)).clamp(self.cfg.floor_kbps, self.cfg.target_kbps);
                 self.last_down = Some(s.now);
+                self.delay_at_down = s.delay;
                 return self.set(next);
             }
             return None;
         }
+        self.congested_from = None;
         self.congested_ticks = 0;
         if s.delay < CLEAR {
             let since = *self.clear_since.get_or_insert(s.now);
@@ -198,7 +236,7 @@ mod tests {
         let down = run(&mut c, &mut t, &mut d, 6.0, 650.0, 900);
         assert!(!down.is_empty());
         let low = c.current_kbps();
-        assert!(low <= 650 * 85 / 100 - 128 + 1, "lowered to what fits: {low}");
+        assert!(low <= 650 * 80 / 100 - 128 + 1, "lowered to what fits: {low}");
         assert!(low >= 375, "not below the floor (25 % of 1500): {low}");
         // The throttle ends: within 20 s the target is back to ≥ 85 %.
         let mut secs = 0.0;
@@ -208,6 +246,40 @@ mod tests {
             assert!(secs <= 20.0, "not recovered after 20 s: {}", c.current_kbps());
         }
         assert!(secs >= CLEAR_FOR.as_secs_f64(), "not before the link was clear for a while");
+    }
+
+    #[test]
+    fn a_sudden_throttle_is_met_within_two_seconds_even_before_the_rate_settles() {
+        let mut c = Controller::new(AdaptiveConfig::new(true, 1500, None), 128);
+        let (mut t, mut d) = (Instant::now(), 0);
+        run(&mut c, &mut t, &mut d, 5.0, 1628.0, 10);
+        // The link falls to 650 kbit/s: the backlog (and so the delay) grows by what does
+        // not fit, 0.6 s a second at the full rate, less as the target comes down.
+        let mut delay_ms = 10.0;
+        for tick in 1..=8 {
+            t += Duration::from_millis(250);
+            d += 650 * 1000 / 8 / 4;
+            let sent = c.current_kbps() as f64 + 128.0;
+            delay_ms += ((sent - 650.0) / sent).max(-1.0) * 250.0;
+            c.tick(Sample { now: t, delivered: d, delay: Duration::from_millis(delay_ms.max(0.0) as u64) });
+            if tick == 8 {
+                assert!(c.current_kbps() <= 650 * 80 / 100 - 128, "after 2 s: {} kbps", c.current_kbps());
+            }
+        }
+        assert!(delay_ms < 900.0, "the drop policy's threshold was not reached: {delay_ms} ms");
+    }
+
+    #[test]
+    fn a_draining_backlog_is_not_cut_again() {
+        let mut c = Controller::new(AdaptiveConfig::new(true, 3000, Some(300)), 128);
+        let (mut t, mut d) = (Instant::now(), 0);
+        run(&mut c, &mut t, &mut d, 3.0, 1000.0, 10);
+        let first = run(&mut c, &mut t, &mut d, 0.5, 1000.0, 600);
+        assert_eq!(first.len(), 1, "{first:?}");
+        // The delay falls after the cut: no further cut while it drains.
+        for ms in [580, 520, 470, 420, 380, 340, 300, 270] {
+            assert!(run(&mut c, &mut t, &mut d, 0.25, 1000.0, ms).is_empty(), "cut again at {ms} ms");
+        }
     }
 
     #[test]

@@ -74,6 +74,9 @@ const TICK: Duration = Duration::from_millis(250);
 /// A reconnect waits less for TCP than a first connect: it tries again soon anyway,
 /// and a SYN lost to a dead link must not hold the next try.
 const RECONNECT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A whole reconnect (connect, handshake, publish) that takes longer is given up
+/// and tried again: a link that went silent can accept a connection and carry nothing.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One encoded packet on its way to the output.
 #[derive(Debug, Clone)]
@@ -431,7 +434,13 @@ impl Output {
                     }
                 }
                 _ = sleep_until_opt(retry_at) => {
-                    self.opening = Some(self.open(RECONNECT_CONNECT_TIMEOUT));
+                    let open = self.open(RECONNECT_CONNECT_TIMEOUT);
+                    let addr = self.cfg.service.addr();
+                    self.opening = Some(Box::pin(async move {
+                        tokio::time::timeout(RECONNECT_TIMEOUT, open)
+                            .await
+                            .unwrap_or(Err(RtmpError::ConnectTimeout { addr }))
+                    }));
                 }
                 _ = ticker.tick() => {
                     if let Err(e) = self.watchdog() {
@@ -577,14 +586,22 @@ impl Output {
         match self.drop_policy.admit(v.keyframe, delay) {
             Admit::Send => {}
             Admit::Drop { started } => {
+                self.stats.video_dropped += 1;
                 if started {
+                    // Every queued video frame is as late or later behind: drop them all now
+                    // (one run, one keyframe asked for) instead of sending them to find the
+                    // next one late too. Audio stays.
+                    let before = self.queue.len();
+                    self.queue.retain(|p| matches!(p, MediaPacket::Audio(_)));
+                    let purged = (before - self.queue.len()) as u64;
+                    self.stats.video_dropped += purged;
                     tracing::warn!(
                         delay_ms = delay.as_millis() as u64,
-                        "video queue too deep: dropping frames until the next keyframe"
+                        purged,
+                        "video queue too deep: dropping the queued video and asking for a keyframe"
                     );
                     self.keyframe.request();
                 }
-                self.stats.video_dropped += 1;
                 return Ok(());
             }
         }
@@ -650,6 +667,12 @@ impl Output {
                 }
                 ServerEvent::Status(code) => {
                     tracing::debug!(%code, "status from the server while publishing");
+                    // Enhanced RTMP: the server asks the publisher to reconnect (e.g. before it
+                    // restarts). rml_rtmp hands over only the code, not the tcUrl it may carry:
+                    // we reconnect at once to the same address.
+                    if code.contains("ReconnectRequest") {
+                        return Err(RtmpError::ConnectionLost { detail: "the server asked us to reconnect".into() });
+                    }
                     if code.contains("Publish.BadName") || code.contains("Publish.Failed") || code.contains("Unpublish")
                     {
                         return Err(RtmpError::ConnectionLost {
