@@ -51,7 +51,9 @@ cargo_suites() {
 }
 
 suite "rustfmt (cargo fmt --check)" cargo fmt --all -- --check
-suite "clippy (-D warnings)" cargo clippy --workspace --all-targets --locked -- -D warnings
+# --release: the build scripts (openh264, fdk-aac and SQLite compile C) and proc macros of the
+# release build are reused, instead of being compiled again in the dev profile.
+suite "clippy (-D warnings)" cargo clippy --release --workspace --all-targets --locked -- -D warnings
 echo "== cargo test --release --workspace (unit, crate and end-to-end suites) =="
 cargo_suites
 suite "ui: Vitest" npm --prefix ui test
