@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (`make bench`: deps, the UI and the one build first): the local stack,
 # then the CLI's bench subcommand against it (extra arguments go to `mentorcast
-# bench`), then the heartbeat load bench against the stack's backend: steps of simulated
+# bench`), then the fault benches (scripts/bench-faults.py), then the heartbeat load bench against the stack's backend: steps of simulated
 # viewers at 750 ms, as mentor1's channel (BENCH_VIEWERS=0 skips it;
 # BENCH_VIEWERS_ARGS adds arguments to `mentorcast bench-viewers`).
 set -euo pipefail
@@ -15,6 +15,14 @@ scripts/stack.sh up
 BIN=$REPO/target/release/mentorcast
 [[ -x $BIN ]] || { echo "bench: $BIN not built" >&2; exit 1; }
 "$BIN" --config "$STACK_DIR/config.toml" bench "$@"
+
+# Staying on air: reconnect times, a throttle, a clean 10 minutes and a 30-minute soak with
+# faults (scripts/bench-faults.py; BENCH_FAULTS=0 skips it, BENCH_SOAK_MIN and
+# BENCH_CLEAN_MIN shorten it).
+if [[ ${BENCH_FAULTS:-1} != 0 ]]; then
+  echo
+  MENTORCAST=$BIN RTMP_PORT=${RTMP_PORT:-1935} BENCH_OUT="$STACK_DIR/bench-faults.md" python3 scripts/bench-faults.py
+fi
 
 if [[ ${BENCH_VIEWERS:-1} != 0 ]]; then
   # mentor1 signs in into a private home (file token store), so the user's own

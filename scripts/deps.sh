@@ -10,9 +10,10 @@ set -euo pipefail
 # libasound2-dev: cpal's ALSA bindings (microphones); libclang-dev: bindgen for nokhwa's V4L2 bindings (cameras).
 # pulseaudio pulseaudio-utils libasound2-plugins: a real audio device for the microphone tests (null sink + ALSA pulse plugin).
 # chromium: the watch page's end-to-end test (headless); npm (when no npm is there): hls.js for the watch page.
+# iproute2 nftables: the shaped-link tests (a network namespace, tc tbf, nftables loss rules).
 APT_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg openssl curl nasm
   python3-venv libdbus-1-dev pkg-config gnome-keyring dbus libsecret-tools
-  libasound2-dev libclang-dev pulseaudio pulseaudio-utils libasound2-plugins chromium)
+  libasound2-dev libclang-dev pulseaudio pulseaudio-utils libasound2-plugins chromium iproute2 nftables)
 command -v npm >/dev/null || APT_PKGS+=(npm)
 
 missing=()

@@ -16,9 +16,14 @@ use crate::common::*;
 /// and on two cores several at once would lose frames to the CPU, not the network.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Holds the turn of a test that encodes and decodes in real time (here and in shaping.rs).
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Runs the example scenario `file` (tests/scenarios/) against `stack`; returns the JSON result.
 fn run_example(stack: &Stack, file: &str) -> serde_json::Value {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(repo_root().join("tests/scenarios").join(file))
         .unwrap()
@@ -78,6 +83,31 @@ fn a_throttled_link_lowers_the_bitrate_and_stays_near_live() {
     assert!(f["bitrate_recovery_s"].as_f64().unwrap() <= 20.0, "{r:#}");
 }
 
+/// On a clean link the adaptive bitrate never lowers the target (the 10-minute run
+/// of this is in `make bench`).
+#[test]
+fn a_clean_link_never_lowers_the_bitrate() {
+    let _turn = one_at_a_time();
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clean.toml");
+    let url = stack.rtmp("live");
+    std::fs::write(
+        &path,
+        format!(
+            "[[scenario]]\nname = \"clean\"\nurl = \"{url}\"\nkey = \"qa-clean\"\nverify = \"{url}/qa-clean\"\n\
+             video_kbps = 2500\nduration_s = 20\n"
+        ),
+    )
+    .unwrap();
+    let json = dir.path().join("report.json");
+    let r = run(mentorcast().args(["run", path.to_str().unwrap(), "--json", json.to_str().unwrap()]));
+    assert_eq!(r.code, 0, "{}", r.all());
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report[0]["measured"]["lowest_target_kbps"], 2500, "{report:#}");
+    assert_eq!(report[0]["broadcast"]["frames_dropped"], 0, "{report:#}");
+}
+
 #[test]
 fn latency_loses_nothing() {
     let stack = Stack::start();
@@ -132,7 +162,7 @@ fn bad_fault_steps_are_refused_before_anything_is_sent() {
 /// `verify` reads up to its last 2 s, every frame in order.
 #[test]
 fn the_local_copy_survives_kill_9() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_at_a_time();
     let stack = Stack::start();
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("class.flv");
@@ -163,7 +193,7 @@ fn the_local_copy_survives_kill_9() {
 /// On loopback the connection test recommends the top preset.
 #[test]
 fn the_connection_test_on_loopback_recommends_the_top_preset() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_at_a_time();
     let stack = Stack::start();
     let r = run(mentorcast().args(["test-connection", &stack.rtmp("probe"), "--key", "qa-probe", "--json"]));
     assert_eq!(r.code, 0, "{}", r.all());
@@ -177,7 +207,7 @@ fn the_connection_test_on_loopback_recommends_the_top_preset() {
 /// Through a link limited to 1 Mbit/s it recommends at most 700 kbps at 480p.
 #[test]
 fn the_connection_test_on_a_one_megabit_link_recommends_480p() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_at_a_time();
     let stack = Stack::start();
     let mut proxy = mentorcast()
         .args(["fault-proxy", "--upstream", &format!("127.0.0.1:{}", stack.rtmp_port)])

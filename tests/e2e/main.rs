@@ -11,4 +11,5 @@ mod faults;
 mod lifecycle;
 mod media;
 mod scenarios;
+mod shaping;
 mod viewers;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use mentorcast_engine::{ReconnectPolicy, Service, SessionState, Stats, TlsOptions};
+use mentorcast_engine::{ReconnectPolicy, Service, SessionPhase, SessionState, Stats, TlsOptions};
 use mentorcast_verify::{PlayLimits, Report, VerifyOptions};
 
 use crate::broadcast::{BroadcastPlan, Observed, Progress};
@@ -193,7 +193,42 @@ pub struct Measured {
     pub max_bitrate_recovery_s: Option<f64>,
     pub max_audio_gap_ms: Option<f64>,
     pub max_live_delay_s: Option<f64>,
+    /// The lowest video target the adaptive bitrate chose over the whole broadcast, kbps.
+    pub lowest_target_kbps: Option<u32>,
+    /// This process's resident memory and open files a minute into the broadcast
+    /// (after warming up) and at its end: a long run shows whether they grow.
+    pub usage_warm: Option<ProcessUsage>,
+    pub usage_end: Option<ProcessUsage>,
 }
+
+/// Resident memory and open file descriptors of this process.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ProcessUsage {
+    pub rss_mb: f64,
+    pub open_fds: usize,
+}
+
+impl ProcessUsage {
+    /// From /proc (None elsewhere).
+    pub fn now() -> Option<ProcessUsage> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kb: f64 =
+            status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+        let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count();
+        Some(ProcessUsage { rss_mb: kb / 1024.0, open_fds })
+    }
+}
+
+/// What the director saw of a broadcast: each fault, and the run as a whole.
+struct Directed {
+    faults: Vec<FaultRecord>,
+    lowest_target_kbps: Option<u32>,
+    usage_warm: Option<ProcessUsage>,
+    usage_end: Option<ProcessUsage>,
+}
+
+/// The broadcast is warm (buffers grown, caches filled) this long after going live.
+const WARM_AFTER: Duration = Duration::from_secs(60);
 
 pub fn load(path: &Path) -> Result<ScenarioFile> {
     let text = std::fs::read_to_string(path)
@@ -458,7 +493,11 @@ async fn run_inner(s: &Scenario, result: &mut ScenarioResult) -> Result<Report> 
     let (observe_tx, observe_rx) = tokio::sync::mpsc::unbounded_channel();
     let director = tokio::spawn(direct(s.fault.clone(), proxy.map(|(p, _)| p), observe_rx));
     let broadcast = run_broadcast(s, &plan, observe_tx, result).await;
-    result.faults = director.await.context("fault director")?;
+    let directed = director.await.context("fault director")?;
+    result.faults = directed.faults;
+    result.measured.lowest_target_kbps = directed.lowest_target_kbps;
+    result.measured.usage_warm = directed.usage_warm;
+    result.measured.usage_end = directed.usage_end;
     broadcast
 }
 
@@ -486,36 +525,56 @@ async fn start_proxy(service: &Service) -> Result<(FaultProxy, String)> {
     Ok((proxy, format!("{}://{host}:{port}/{}", service.scheme.as_str(), service.app)))
 }
 
+/// What the director has seen so far; the process's usage is sampled once the broadcast is warm.
+#[derive(Default)]
+struct Seen {
+    log: Vec<Observed>,
+    warm_at: Option<Instant>,
+    warm: Option<ProcessUsage>,
+}
+
+impl Seen {
+    fn push(&mut self, o: Observed) {
+        if self.warm.is_none() && self.warm_at.is_some_and(|w| observed_at(&o) >= w) {
+            self.warm = ProcessUsage::now();
+        }
+        self.log.push(o);
+    }
+}
+
 /// Plays the faults against the broadcast's timeline (from going live) and
 /// measures what they did. Returns when the broadcast has ended.
 async fn direct(
     steps: Vec<FaultStep>,
     proxy: Option<FaultProxy>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Observed>,
-) -> Vec<FaultRecord> {
-    let mut log = Vec::new();
+) -> Directed {
+    let mut seen = Seen::default();
     let live_at = loop {
         match rx.recv().await {
             Some(o) => {
                 let live = matches!(&o, Observed::State(_, SessionState::Live)).then(|| observed_at(&o));
-                log.push(o);
+                seen.push(o);
                 if let Some(t) = live {
                     break t;
                 }
             }
-            None => return Vec::new(),
+            None => {
+                return Directed { faults: Vec::new(), lowest_target_kbps: None, usage_warm: None, usage_end: None }
+            }
         }
     };
+    seen.warm_at = Some(live_at + WARM_AFTER);
     let mut played = Vec::new();
     if let Some(proxy) = &proxy {
         for step in &steps {
             let Some(fault) = step.fault() else { continue };
-            if !wait_logging(&mut rx, &mut log, live_at + Duration::from_secs_f64(step.at_s)).await {
+            if !wait_logging(&mut rx, &mut seen, live_at + Duration::from_secs_f64(step.at_s)).await {
                 break;
             }
             proxy.set(fault);
             let began = Instant::now();
-            let open = wait_logging(&mut rx, &mut log, began + Duration::from_secs_f64(step.duration_s)).await;
+            let open = wait_logging(&mut rx, &mut seen, began + Duration::from_secs_f64(step.duration_s)).await;
             proxy.set(Fault::None);
             played.push((fault, began, Instant::now()));
             if !open {
@@ -524,10 +583,23 @@ async fn direct(
         }
     }
     while let Some(o) = rx.recv().await {
-        log.push(o);
+        seen.push(o);
     }
     drop(proxy);
-    played.iter().map(|&(fault, began, ended)| measure(fault, began, ended, live_at, &log)).collect()
+    let log = &seen.log;
+    let lowest_target_kbps = log
+        .iter()
+        .filter_map(|o| match o {
+            Observed::Stats(_, st) if st.state == SessionPhase::Live => Some(st.target_kbps),
+            _ => None,
+        })
+        .min();
+    Directed {
+        faults: played.iter().map(|&(fault, began, ended)| measure(fault, began, ended, live_at, log)).collect(),
+        lowest_target_kbps,
+        usage_warm: seen.warm,
+        usage_end: ProcessUsage::now(),
+    }
 }
 
 fn observed_at(o: &Observed) -> Instant {
@@ -539,14 +611,14 @@ fn observed_at(o: &Observed) -> Instant {
 /// Logs what arrives until `until`; false when the broadcast ended first.
 async fn wait_logging(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Observed>,
-    log: &mut Vec<Observed>,
+    seen: &mut Seen,
     until: Instant,
 ) -> bool {
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(until.into()) => return true,
             o = rx.recv() => match o {
-                Some(o) => log.push(o),
+                Some(o) => seen.push(o),
                 None => return false,
             },
         }
@@ -745,6 +817,7 @@ fn properties(r: &ScenarioResult) -> Vec<(String, String)> {
             ("measured.max_live_delay_s", m.max_live_delay_s),
             ("measured.max_reconnect_s", m.max_reconnect_s),
             ("measured.max_bitrate_recovery_s", m.max_bitrate_recovery_s),
+            ("measured.lowest_target_kbps", m.lowest_target_kbps.map(f64::from)),
         ] {
             if let Some(v) = v {
                 p.push((k.to_string(), format!("{v:.2}")));

@@ -18,7 +18,7 @@ pub async fn run(
         None => match crate::api_cmd::own_channel(config).await? {
             Some(ch) => (ch.test_url.clone(), key.or(Some(ch.stream_key.clone()))),
             None => match &config.ingest.url {
-                Some(u) => (probe_url(u), key.or(Some("test".into()))),
+                Some(u) => (connection_test::test_url_beside(u), key.or(Some("test".into()))),
                 None => {
                     return Err(exit(
                         exit::BAD_ARGS,
@@ -30,11 +30,10 @@ pub async fn run(
     };
     let service =
         Service::parse(&url, key.as_deref()).map_err(|e| exit(exit::BAD_ARGS, format!("Bad ingest URL: {e}.")))?;
-    let connector = mentorcast_protocol::NetConnector::new(TlsOptions { extra_ca_file: ca_file });
     if !json {
         eprintln!("Testing the connection to {service} (up to {} s)…", connection_test::TEST_WITHIN.as_secs());
     }
-    let report = connection_test::run(&service, &connector, audio_kbps)
+    let report = connection_test::run_net(&service, TlsOptions { extra_ca_file: ca_file }, audio_kbps)
         .await
         .map_err(|e| exit(exit::code_for(e.kind()), exit::explain(e.kind(), &e.to_string())))?;
     if json {
@@ -54,23 +53,4 @@ pub async fn run(
         }
     }
     Ok(exit::OK)
-}
-
-/// The ingest's test application beside `url`'s: `rtmp://host:port/probe`.
-fn probe_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{}/probe", rest.split('/').next().unwrap_or(rest)),
-        None => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_test_application_sits_beside_the_ingest() {
-        assert_eq!(probe_url("rtmp://127.0.0.1:1935/live"), "rtmp://127.0.0.1:1935/probe");
-        assert_eq!(probe_url("rtmps://ingest.example:443/room-7/extra"), "rtmps://ingest.example:443/probe");
-    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mentorcast_protocol::rtmp::{Connection, RtmpError, ServerEvent};
 use mentorcast_protocol::transport::CONNECT_TIMEOUT;
-use mentorcast_protocol::{Connector, Service};
+use mentorcast_protocol::{Connector, NetConnector, Service, TlsOptions};
 use tokio::time::Instant;
 
 use crate::presets::{PresetId, BITRATE_LIMITS, PRESETS};
@@ -130,6 +130,23 @@ pub async fn run(service: &Service, connector: &dyn Connector, audio_kbps: u32) 
     })
 }
 
+/// [`run`] over TCP (or TLS for `rtmps://`, with `tls`'s extra CA).
+pub async fn run_net(service: &Service, tls: TlsOptions, audio_kbps: u32) -> Result<ConnectionReport, RtmpError> {
+    run(service, &NetConnector::new(tls), audio_kbps).await
+}
+
+/// The ingest's test application beside `url`'s: `rtmp://host:port/probe` for
+/// `rtmp://host:port/live` (the stack's and the backend's name for it).
+pub fn test_url_beside(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}/{TEST_APP}", rest.split('/').next().unwrap_or(rest)),
+        None => url.to_string(),
+    }
+}
+
+/// The ingest application that takes test publishes.
+pub const TEST_APP: &str = "probe";
+
 /// kbit/s delivered over the last `window` of the samples.
 fn rate_over(samples: &[(Instant, u64)], window: Duration) -> Option<f64> {
     let (t1, b1) = *samples.last()?;
@@ -175,6 +192,12 @@ mod tests {
         assert_eq!(recommend(3000.0, 128)[0], Recommendation { preset: PresetId::P480p30, video_kbps: 1500 });
         // Nearly nothing: the minimum at the smallest preset.
         assert_eq!(recommend(100.0, 128)[0].video_kbps, BITRATE_LIMITS.min_video_kbps);
+    }
+
+    #[test]
+    fn the_test_application_sits_beside_the_ingest() {
+        assert_eq!(test_url_beside("rtmp://127.0.0.1:1935/live"), "rtmp://127.0.0.1:1935/probe");
+        assert_eq!(test_url_beside("rtmps://ingest.example:443/room-7/extra"), "rtmps://ingest.example:443/probe");
     }
 
     #[test]

@@ -227,6 +227,75 @@ impl FlvWriter<'_> {
     }
 }
 
+/// A local copy on disk, as the app lists them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CopyFile {
+    pub path: PathBuf,
+    /// When it was last written (the end of the broadcast), seconds since the epoch.
+    pub modified_s: u64,
+    /// From the first to the last tag's timestamp, plus one frame; None when no tag is whole.
+    pub duration_s: Option<f64>,
+    pub size_bytes: u64,
+}
+
+/// The local copies (`*.flv`) in `dir`, newest first. A folder that does not exist holds none.
+pub fn list_copies(dir: &Path) -> std::io::Result<Vec<CopyFile>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|x| x != "flv") {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let modified_s =
+            meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+        let duration_s = File::open(&path).ok().and_then(|f| span_ms(std::io::BufReader::new(f)).ok().flatten());
+        out.push(CopyFile {
+            path,
+            modified_s,
+            duration_s: duration_s.map(|(a, b)| (b.saturating_sub(a) as f64 + 33.0) / 1000.0),
+            size_bytes: meta.len(),
+        });
+    }
+    out.sort_by(|a, b| b.modified_s.cmp(&a.modified_s).then_with(|| b.path.cmp(&a.path)));
+    Ok(out)
+}
+
+/// The first and last timestamps (ms) of the whole tags of an FLV stream, reading
+/// only the tag headers (a copy of an hour is a gigabyte or more).
+fn span_ms(mut r: impl std::io::Read + std::io::Seek) -> std::io::Result<Option<(u32, u32)>> {
+    use std::io::SeekFrom;
+    let end = r.seek(SeekFrom::End(0))?;
+    r.seek(SeekFrom::Start(0))?;
+    let mut head = [0u8; 9];
+    if r.read_exact(&mut head).is_err() || &head[..3] != b"FLV" {
+        return Ok(None);
+    }
+    let mut pos = u64::from(u32::from_be_bytes([head[5], head[6], head[7], head[8]])) + 4;
+    let mut span: Option<(u32, u32)> = None;
+    let mut tag = [0u8; 11];
+    while pos + 11 <= end {
+        r.seek(SeekFrom::Start(pos))?;
+        r.read_exact(&mut tag)?;
+        let size = u64::from(u32::from_be_bytes([0, tag[1], tag[2], tag[3]]));
+        if pos + 11 + size > end {
+            break; // cut short (a crash): what is whole counts
+        }
+        let ts = u32::from_be_bytes([tag[7], tag[4], tag[5], tag[6]]);
+        span = Some(span.map_or((ts, ts), |(a, b)| (a.min(ts), b.max(ts))));
+        pos += 11 + size + 4;
+    }
+    Ok(span)
+}
+
 /// `YYYYMMDD-HHMMSS` in UTC.
 pub fn utc_stamp(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
@@ -248,6 +317,27 @@ pub fn utc_stamp(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use crate::encode::{AudioPacket, VideoPacket};
+
+    #[test]
+    fn copies_are_listed_newest_first_with_their_duration_even_when_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = flv::file_header(true, true).to_vec();
+        for ts in [0u32, 33, 66, 5000] {
+            bytes.extend(flv::file_tag(9, ts, &[0x17, 1, 0, 0, 0, 0xAA]));
+        }
+        let whole = bytes.len();
+        bytes.extend(&flv::file_tag(9, 9000, &[0x27; 64])[..20]); // a tag cut by kill -9
+        std::fs::write(dir.path().join("a.flv"), &bytes).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"not a copy").unwrap();
+        std::fs::write(dir.path().join("b.flv"), b"FLV garbage").unwrap();
+        let list = list_copies(dir.path()).unwrap();
+        assert_eq!(list.len(), 2, "{list:?}");
+        let a = list.iter().find(|c| c.path.ends_with("a.flv")).unwrap();
+        assert_eq!(a.duration_s, Some(5.033));
+        assert!(a.size_bytes > whole as u64);
+        assert_eq!(list.iter().find(|c| c.path.ends_with("b.flv")).unwrap().duration_s, None);
+        assert!(list_copies(&dir.path().join("missing")).unwrap().is_empty());
+    }
 
     #[test]
     fn stamps_are_utc_calendar_times() {
