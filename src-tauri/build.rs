@@ -16,9 +16,12 @@ const COMMANDS: &[&str] = &[
     "release_preview",
     "stop_preview",
     "go_live",
+    "test_connection",
     "end_live",
     "broadcast_status",
     "list_recordings",
+    "list_local_copies",
+    "open_local_copy",
     "get_settings",
     "save_settings",
 ];

@@ -16,6 +16,7 @@ use mentorcast_app_core::settings::{origin_of, AppSettings, Config};
 use mentorcast_app_core::stream::{PreviewStream, StreamError};
 use mentorcast_app_core::studio::{self, Studio, StudioSink};
 use mentorcast_app_core::*;
+use mentorcast_engine::connection_test::ConnectionReport;
 use mentorcast_engine::presets::{
     BitrateLimits, FormatLimits, Preset, PresetId, BITRATE_LIMITS, FORMAT_LIMITS, PRESETS,
 };
@@ -234,6 +235,20 @@ async fn go_live(state: State<'_, AppState>, request: GoLiveRequest) -> Res<()> 
     state.studio.go_live(request, target, Some(state.backend.clone())).await
 }
 
+/// The connection test (at most 10 s, nothing a viewer sees) and its recommendations.
+#[tauri::command]
+#[specta::specta]
+async fn test_connection(state: State<'_, AppState>) -> Res<ConnectionReport> {
+    let settings = state.settings();
+    let channel = match settings.ingest_override_url {
+        Some(_) => None,
+        None => Some(state.backend.channel().await?),
+    };
+    let service = connection::test_service(&settings, channel.as_ref())?;
+    tracing::info!(to = %service, "connection test requested");
+    connection::test(&service).await
+}
+
 #[tauri::command]
 #[specta::specta]
 async fn end_live(state: State<'_, AppState>) -> Res<()> {
@@ -251,6 +266,20 @@ async fn broadcast_status(state: State<'_, AppState>) -> Res<BroadcastStatus> {
 #[specta::specta]
 async fn list_recordings(state: State<'_, AppState>) -> Res<Vec<RecordingView>> {
     state.backend.recordings().await
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn list_local_copies(state: State<'_, AppState>) -> Res<Vec<LocalCopyView>> {
+    local_copies::list(&state.settings())
+}
+
+/// Plays a local copy with the system's player, or shows it in its folder (`reveal`).
+#[tauri::command]
+#[specta::specta]
+async fn open_local_copy(state: State<'_, AppState>, path: String, reveal: bool) -> Res<()> {
+    let how = if reveal { local_copies::Open::ShowInFolder } else { local_copies::Open::Play };
+    local_copies::open(&state.settings(), &path, how)
 }
 
 #[tauri::command]
@@ -294,9 +323,12 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             release_preview,
             stop_preview,
             go_live,
+            test_connection,
             end_live,
             broadcast_status,
             list_recordings,
+            list_local_copies,
+            open_local_copy,
             get_settings,
             save_settings,
         ])

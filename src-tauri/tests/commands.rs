@@ -53,7 +53,13 @@ fn status_settings_and_errors_round_trip() {
     assert_eq!(s["title"], "Ready");
 
     let v = invoke(&w, "get_settings", json!({})).unwrap();
-    assert_eq!(v, json!({"ingest_override_url": null, "ingest_override_has_key": false, "token_store": null}));
+    let dir_shown = v["local_copy_dir"].as_str().unwrap_or_default().to_string();
+    assert!(dir_shown.ends_with("/Mentorcast"), "the copies go to the videos folder: {v}");
+    assert_eq!(
+        v,
+        json!({"ingest_override_url": null, "ingest_override_has_key": false, "token_store": null,
+               "local_copy": true, "local_copy_dir": dir_shown, "adaptive": true})
+    );
 
     let e = invoke(
         &w,

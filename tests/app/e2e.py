@@ -111,7 +111,10 @@ class Driver:
         return next(iter(v.values()))
 
     def click(self, css):
-        self.req("POST", self.s(f"/element/{self.find(css)}/click"), {})
+        el = self.find(css)
+        # as a user scrolls to it: WebKitWebDriver does not scroll an inner scrolling column
+        self.js(f"const e = document.querySelector({json.dumps(css)}); if (e) e.scrollIntoView({{block: 'nearest'}});")
+        self.req("POST", self.s(f"/element/{el}/click"), {})
 
     def type(self, css, text):
         el = self.find(css)
@@ -388,6 +391,18 @@ def main():
         assert d.js("return $t('microphone').value") == "synthetic"
         d.wait("mic level", lambda: d.js("const m = /scaleX\\(([0-9.]+)\\)/.exec($t('meter-fill').style.transform); return !!m && parseFloat(m[1]) > 0"), timeout=10)
 
+        # Test connection (through the ingest's test application; nothing goes on air): on
+        # loopback the top preset is recommended, and "Use this" puts it in the form
+        d.click(tid("test-connection"))
+        result = d.wait_text(tid("connection-result"), lambda t: t.startswith("Upload"), timeout=20)
+        log("connection test:", result)
+        assert "Recommended: 1080p30" in result, result
+        d.click(tid("apply-recommendation"))
+        d.wait("the recommendation applied", lambda: d.js("return $t('preset').value") == "p1080p30", timeout=5)
+        # back to 720p30 for the broadcast below
+        d.js("const p=$t('preset'); p.value='p720p30'; p.dispatchEvent(new Event('change', {bubbles: true}))")
+        d.wait("720p30 again", lambda: d.js("return $t('preset').value + ' ' + $t('bitrate').value") == "p720p30 3000", timeout=5)
+
         # go live with the keyboard shortcut
         d.keys(("ctrl", "l"))
         d.wait_text(tid("status-title"), lambda t: t.startswith("Live"), timeout=40)
@@ -457,6 +472,19 @@ def main():
         d.wait("playback to advance", lambda: d.js("const v=$t('player-video'); return v.currentTime > 0.5 && !v.error"), timeout=20)
         d.screenshot("recordings.png")
 
+        # the broadcast's local copy (on by default, in the videos folder) is listed under
+        # "On this computer" and plays: verify decodes it, every frame the encoder made
+        d.wait("a local copy", lambda: d.js("return document.querySelectorAll('[data-testid=\"local-copy-item\"]').length") > 0, timeout=20)
+        copy = d.js("return $t('local-copy-item').dataset.path")
+        assert copy.startswith(os.path.join(ENV["HOME"], "Videos", "Mentorcast") + "/"), copy
+        meta = d.text(tid("local-copy-meta"))
+        assert not meta.startswith("–"), meta
+        v = cli("verify", copy, "--json", timeout=120)
+        assert v.returncode == 0, f"verify of the local copy failed: {v.stdout}\n{v.stderr}"
+        rep = json.loads(v.stdout)
+        log("local copy", copy, meta, "frames", rep["frames_received"], "lost", rep["frames_lost"], "duration", rep["duration_s"])
+        assert rep["duration_s"] > 10 and rep["frames_lost"] <= rep["frames_expected"] * 0.02, rep
+
         # wrong key: through the QA override to the same ingest
         set_override(d, f"rtmp://127.0.0.1:{RTMP_PORT}/{app}", "sk_wrong-key")
         d.screenshot("settings.png")
@@ -466,6 +494,33 @@ def main():
         detail = d.text(tid("status-detail"))
         assert "refused the stream key" in detail, detail
         d.screenshot("studio-key-rejected.png")
+
+        # a slow link: through the CLI's fault proxy, throttled to 650 kbit/s under the 3 Mb/s
+        # broadcast, the Studio says the quality was lowered; when the link is clear again the
+        # quality comes back and the notice goes
+        proxy = subprocess.Popen([CLI, "fault-proxy", "--upstream", f"127.0.0.1:{RTMP_PORT}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            listening = proxy.stdout.readline().strip()
+            assert listening.startswith("listening "), listening
+            set_override(d, f"rtmp://{listening.split(' ', 1)[1]}/{app}", key)
+            open_studio(d)
+            d.click(tid("go-live"))
+            d.wait_text(tid("status-title"), lambda t: t.startswith("Live"), timeout=40)
+            proxy.stdin.write("throttle 650\n")
+            proxy.stdin.flush()
+            notice = d.wait_text(tid("slow-notice"), lambda t: t.startswith("Your connection is slow — quality lowered to"), timeout=20)
+            log("slow link:", notice)
+            d.screenshot("studio-slow-connection.png")
+            proxy.stdin.write("clear\n")
+            proxy.stdin.flush()
+            d.wait("the notice to clear", lambda: d.js("return $t('slow-notice').hidden"), timeout=60)
+            d.click(tid("go-live"))
+            d.wait("the end confirmation", lambda: d.js("return !!$t('confirm-end')"), timeout=5)
+            d.click(tid("confirm-end"))
+            d.wait_text(tid("status-title"), lambda t: t == "Ended", timeout=30)
+        finally:
+            proxy.kill()
+            proxy.wait(10)
         # leave the override empty again
         set_override(d, "")
 

@@ -30,9 +30,14 @@ export const commands = {
 	releasePreview: () => typedError<null, UiError>(__TAURI_INVOKE("release_preview")),
 	stopPreview: () => typedError<null, UiError>(__TAURI_INVOKE("stop_preview")),
 	goLive: (request: GoLiveRequest) => typedError<null, UiError>(__TAURI_INVOKE("go_live", { request })),
+	/**  The connection test (at most 10 s, nothing a viewer sees) and its recommendations. */
+	testConnection: () => typedError<ConnectionReport, UiError>(__TAURI_INVOKE("test_connection")),
 	endLive: () => typedError<null, UiError>(__TAURI_INVOKE("end_live")),
 	broadcastStatus: () => typedError<BroadcastStatus, UiError>(__TAURI_INVOKE("broadcast_status")),
 	listRecordings: () => typedError<RecordingView[], UiError>(__TAURI_INVOKE("list_recordings")),
+	listLocalCopies: () => typedError<LocalCopyView[], UiError>(__TAURI_INVOKE("list_local_copies")),
+	/**  Plays a local copy with the system's player, or shows it in its folder (`reveal`). */
+	openLocalCopy: (path: string, reveal: boolean) => typedError<null, UiError>(__TAURI_INVOKE("open_local_copy", { path, reveal })),
 	getSettings: () => typedError<SettingsView, UiError>(__TAURI_INVOKE("get_settings")),
 	saveSettings: (update: SettingsUpdate) => typedError<SettingsView, UiError>(__TAURI_INVOKE("save_settings", { update })),
 };
@@ -107,6 +112,18 @@ export type CognitoView = {
 	auth_flow: string,
 };
 
+/**  What the test measured and recommends. */
+export type ConnectionReport = {
+	/**  Round trip to the ingest (the best of the pings answered), ms. */
+	rtt_ms: number | null,
+	/**  What the link carried upward, kbit/s. */
+	upload_kbps: number | null,
+	/**  The highest preset first: what fits in 70 % of the upload with the audio. */
+	recommendations: Recommendation[],
+	/**  How long the test took, s. */
+	took_s: number | null,
+};
+
 export type DeviceList = {
 	cameras: DeviceOption[],
 	microphones: DeviceOption[],
@@ -170,6 +187,17 @@ export type Licence = {
 	licence: string,
 };
 
+/**  A local copy of a broadcast, in Recordings' "On this computer". */
+export type LocalCopyView = {
+	/**  The file (what `open_local_copy` takes). */
+	path: string,
+	name: string,
+	/**  When it ended, seconds since the epoch. */
+	ended_at: number,
+	duration_s: number | null,
+	size_bytes: number,
+};
+
 /**  Who is signed in. */
 export type Me = {
 	username: string,
@@ -203,6 +231,12 @@ export type Preset = {
 /**  A preset the app offers. */
 export type PresetId = "p1080p30" | "p720p30" | "p480p30";
 
+/**  One recommendation. */
+export type Recommendation = {
+	preset: PresetId,
+	video_kbps: number,
+};
+
 export type RecordingView = {
 	id: number,
 	app: string,
@@ -227,6 +261,10 @@ export type SettingsUpdate = {
 	/**  None: keep the stored key; Some(""): remove it. */
 	ingest_override_key: string | null,
 	token_store: TokenStoreDto | null,
+	/**  None: keep as it is. */
+	local_copy: boolean | null,
+	/**  None: keep as it is. */
+	adaptive: boolean | null,
 };
 
 /**  What the user can change in Settings. */
@@ -236,6 +274,12 @@ export type SettingsView = {
 	/**  Whether an override key is stored (never the key itself). */
 	ingest_override_has_key: boolean,
 	token_store: TokenStoreDto | null,
+	/**  Keep a copy of every broadcast on this computer. */
+	local_copy: boolean,
+	/**  Where the copies go (None: no folder could be found). */
+	local_copy_dir: string | null,
+	/**  Lower the quality when the connection is slow (adaptive bitrate). */
+	adaptive: boolean,
 };
 
 /**  Where sign-in got to. */

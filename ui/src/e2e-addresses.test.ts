@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { confirmDialog, toast } from "./components";
 import { mountShell } from "./shell";
-import { fakeCtx, flush, me, ok, recording, status } from "./testing";
+import { fakeCtx, flush, localCopy, me, ok, recording, status } from "./testing";
 
 vi.mock("./chart", () => ({ drawChart: vi.fn() }));
 
@@ -43,6 +43,7 @@ describe("the e2e's addresses", () => {
       api: {
         signIn: (u: string) => ok(u === "newmentor" ? { step: "new_password_required" as const, rules: "At least 10 characters." } : { step: "mfa_required" as const }),
         listRecordings: () => ok([recording(1)]),
+        listLocalCopies: () => ok([localCopy()]),
       },
     });
     ctx.confirm = confirmDialog;

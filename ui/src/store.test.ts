@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { PRESETS } from "./bindings";
 import { NO_VIEWERS, Store, initialState, phaseOf, reduce, sourcesReady } from "./store";
 import type { Action, ActionType, AppState } from "./store";
-import { appInfo, channel, devices, me, recording, settingsView, status } from "./testing";
+import { appInfo, channel, connectionReport, devices, localCopy, me, recording, settingsView, status } from "./testing";
 
 /** One example of every action (the compiler checks that none is missing). */
 const EXAMPLES: { [K in ActionType]: Extract<Action, { type: K }> } = {
@@ -22,6 +22,10 @@ const EXAMPLES: { [K in ActionType]: Extract<Action, { type: K }> } = {
   "sources/selected": { type: "sources/selected", camera: "/dev/video0" },
   "preset/selected": { type: "preset/selected", preset: "p1080p30" },
   "bitrate/changed": { type: "bitrate/changed", kbps: 2500 },
+  "conntest/started": { type: "conntest/started" },
+  "conntest/done": { type: "conntest/done", report: connectionReport() },
+  "conntest/failed": { type: "conntest/failed", message: "The connection test failed: refused." },
+  "conntest/applied": { type: "conntest/applied" },
   "preview/started": { type: "preview/started" },
   "preview/failed": { type: "preview/failed", message: "Camera busy." },
   "golive/requested": { type: "golive/requested" },
@@ -35,6 +39,8 @@ const EXAMPLES: { [K in ActionType]: Extract<Action, { type: K }> } = {
   "recordings/loaded": { type: "recordings/loaded", items: [recording(1)] },
   "recordings/failed": { type: "recordings/failed", message: "Offline." },
   "recordings/selected": { type: "recordings/selected", id: 1 },
+  "local/loaded": { type: "local/loaded", items: [localCopy()] },
+  "local/failed": { type: "local/failed", message: "Cannot read the folder." },
   "settings/loading": { type: "settings/loading" },
   "settings/loaded": { type: "settings/loaded", settings: settingsView(), info: appInfo() },
   "settings/failed": { type: "settings/failed", message: "Unreadable." },
@@ -237,6 +243,19 @@ describe("reduce: the Studio", () => {
     expect(again.broadcast.goLiveError).toBeNull();
   });
 
+  it("conntest/*: testing, its report or why not; applied: the best recommendation goes into the form", () => {
+    const testing = reduce(withDevices, EXAMPLES["conntest/started"]);
+    expect(testing.studio.connectionTest).toEqual({ status: "loading" });
+    expect(reduce(testing, EXAMPLES["conntest/applied"])).toBe(testing);
+    const done = reduce(testing, EXAMPLES["conntest/done"]);
+    expect(done.studio.connectionTest).toEqual({ status: "ready", data: connectionReport() });
+    expect(reduce(done, EXAMPLES["conntest/applied"]).studio.form).toEqual({ ...done.studio.form, preset: "p1080p30", videoKbps: 4500 });
+    expect(reduce(testing, EXAMPLES["conntest/failed"]).studio.connectionTest).toEqual({ status: "error", message: "The connection test failed: refused." });
+    const none = reduce(testing, { type: "conntest/done", report: connectionReport({ recommendations: [] }) });
+    expect(reduce(none, EXAMPLES["conntest/applied"])).toBe(none);
+    expect(reduce(done, EXAMPLES["session/signed-out"]).studio.connectionTest).toEqual({ status: "idle" });
+  });
+
   it("channel/loading, channel/loaded, channel/failed: each masks the key again", () => {
     const revealed = run(signedIn, EXAMPLES["channel/loaded"], EXAMPLES["key/revealed"]);
     expect(revealed.studio.revealedKey).toBe("sk_secret");
@@ -258,12 +277,20 @@ describe("reduce: Recordings", () => {
 
   it("recordings/loading: loading, nothing in the player", () => {
     const sel = reduce(listed, EXAMPLES["recordings/selected"]);
-    expect(reduce(sel, EXAMPLES["recordings/loading"]).recordings).toEqual({ list: { status: "loading" }, selected: null });
+    expect(reduce(sel, EXAMPLES["recordings/loading"]).recordings).toEqual({ list: { status: "loading" }, selected: null, local: { status: "idle" } });
   });
 
   it("recordings/loaded and recordings/failed", () => {
     expect(listed.recordings.list).toEqual({ status: "ready", data: [recording(1), recording(2)] });
-    expect(reduce(listed, EXAMPLES["recordings/failed"]).recordings).toEqual({ list: { status: "error", message: "Offline." }, selected: null });
+    expect(reduce(listed, EXAMPLES["recordings/failed"]).recordings).toEqual({ list: { status: "error", message: "Offline." }, selected: null, local: { status: "idle" } });
+  });
+
+  it("local/loaded and local/failed: the local copies, apart from the platform's list", () => {
+    const local = reduce(listed, EXAMPLES["local/loaded"]);
+    expect(local.recordings.local).toEqual({ status: "ready", data: [localCopy()] });
+    expect(local.recordings.list).toBe(listed.recordings.list);
+    expect(reduce(local, EXAMPLES["recordings/loading"]).recordings.local).toBe(local.recordings.local);
+    expect(reduce(local, EXAMPLES["local/failed"]).recordings.local).toEqual({ status: "error", message: "Cannot read the folder." });
   });
 
   it("recordings/selected: only a recording of the list", () => {

@@ -5,8 +5,10 @@ import type {
   AppInfo,
   BroadcastStatus,
   ChannelView,
+  ConnectionReport,
   DeviceList,
   ErrorKindDto,
+  LocalCopyView,
   Me,
   MicLevel,
   PresetId,
@@ -63,12 +65,16 @@ export interface StudioState {
   channel: Loadable<ChannelView>;
   /** The stream key in clear while Reveal is on; null when masked. */
   revealedKey: string | null;
+  /** Test connection: idle until asked, then its report (or why it failed). */
+  connectionTest: Loadable<ConnectionReport>;
 }
 
 export interface RecordingsState {
   list: Loadable<RecordingView[]>;
   /** The recording in the player. */
   selected: number | null;
+  /** The local copies ("On this computer"). */
+  local: Loadable<LocalCopyView[]>;
 }
 
 export interface SettingsState {
@@ -108,6 +114,10 @@ export type Action =
   | { type: "sources/selected"; camera?: string; microphone?: string }
   | { type: "preset/selected"; preset: PresetId }
   | { type: "bitrate/changed"; kbps: number }
+  | { type: "conntest/started" }
+  | { type: "conntest/done"; report: ConnectionReport }
+  | { type: "conntest/failed"; message: string }
+  | { type: "conntest/applied" }
   | { type: "preview/started" }
   | { type: "preview/failed"; message: string }
   | { type: "golive/requested" }
@@ -122,6 +132,8 @@ export type Action =
   | { type: "recordings/loaded"; items: RecordingView[] }
   | { type: "recordings/failed"; message: string }
   | { type: "recordings/selected"; id: number }
+  | { type: "local/loaded"; items: LocalCopyView[] }
+  | { type: "local/failed"; message: string }
   // Settings
   | { type: "settings/loading" }
   | { type: "settings/loaded"; settings: SettingsView; info: AppInfo }
@@ -145,8 +157,9 @@ export function initialState(): AppState {
       hint: "",
       channel: { status: "idle" },
       revealedKey: null,
+      connectionTest: { status: "idle" },
     },
-    recordings: { list: { status: "idle" }, selected: null },
+    recordings: { list: { status: "idle" }, selected: null, local: { status: "idle" } },
     settings: { load: { status: "idle" }, message: "" },
   };
 }
@@ -168,7 +181,7 @@ export function reduce(s: AppState, a: Action): AppState {
         session: { phase: "signed-out" },
         signIn: { stage: { view: "credentials" }, busy: false, error: a.error ?? "", notice: a.notice ?? "" },
         // what belongs to the account goes; the broadcast, the devices and the chosen tab stay
-        studio: { ...s.studio, channel: fresh.studio.channel, revealedKey: null },
+        studio: { ...s.studio, channel: fresh.studio.channel, revealedKey: null, connectionTest: fresh.studio.connectionTest },
         recordings: fresh.recordings,
         settings: fresh.settings,
       };
@@ -232,6 +245,19 @@ export function reduce(s: AppState, a: Action): AppState {
     case "bitrate/changed":
       if (s.studio.form.videoKbps === a.kbps) return s;
       return { ...s, studio: { ...s.studio, form: { ...s.studio.form, videoKbps: a.kbps } } };
+    case "conntest/started":
+      return { ...s, studio: { ...s.studio, connectionTest: { status: "loading" } } };
+    case "conntest/done":
+      return { ...s, studio: { ...s.studio, connectionTest: { status: "ready", data: a.report } } };
+    case "conntest/failed":
+      return { ...s, studio: { ...s.studio, connectionTest: { status: "error", message: a.message } } };
+    case "conntest/applied": {
+      // the best recommendation: its preset and bitrate
+      const t = s.studio.connectionTest;
+      const best = t.status === "ready" ? t.data.recommendations[0] : undefined;
+      if (!best) return s;
+      return { ...s, studio: { ...s.studio, form: { ...s.studio.form, preset: best.preset, videoKbps: best.video_kbps } } };
+    }
     case "preview/started":
       return s.studio.hint === "" ? s : { ...s, studio: { ...s.studio, hint: "" } };
     case "preview/failed":
@@ -253,11 +279,15 @@ export function reduce(s: AppState, a: Action): AppState {
       return { ...s, studio: { ...s.studio, revealedKey: null } };
 
     case "recordings/loading":
-      return { ...s, recordings: { list: { status: "loading" }, selected: null } };
+      return { ...s, recordings: { ...s.recordings, list: { status: "loading" }, selected: null } };
     case "recordings/loaded":
       return { ...s, recordings: { ...s.recordings, list: { status: "ready", data: a.items } } };
     case "recordings/failed":
-      return { ...s, recordings: { list: { status: "error", message: a.message }, selected: null } };
+      return { ...s, recordings: { ...s.recordings, list: { status: "error", message: a.message }, selected: null } };
+    case "local/loaded":
+      return { ...s, recordings: { ...s.recordings, local: { status: "ready", data: a.items } } };
+    case "local/failed":
+      return { ...s, recordings: { ...s.recordings, local: { status: "error", message: a.message } } };
     case "recordings/selected": {
       const l = s.recordings.list;
       if (l.status !== "ready" || !l.data.some((r) => r.id === a.id)) return s;

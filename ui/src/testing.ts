@@ -2,7 +2,7 @@
 import { vi } from "vitest";
 import type { Api } from "./api";
 import { call } from "./api";
-import type { AppInfo, BroadcastStatus, ChannelView, DeviceList, Health, Me, RecordingView, SessionPhase, SettingsView, UiError } from "./bindings";
+import type { AppInfo, BroadcastStatus, ChannelView, ConnectionReport, DeviceList, Health, LocalCopyView, Me, RecordingView, SessionPhase, SettingsView, UiError } from "./bindings";
 import { Serial } from "./context";
 import type { Ctx } from "./context";
 import { tid } from "./dom";
@@ -60,7 +60,18 @@ export const recording = (id: number, over: Partial<RecordingView> = {}): Record
   url: `https://backend.example/rec/${id}.mp4`, thumbnail_url: `https://backend.example/rec/${id}.jpg`, viewers_total: 7, viewers_peak: 5, avg_play_time_s: 42, ...over,
 });
 
-export const settingsView = (over: Partial<SettingsView> = {}): SettingsView => ({ ingest_override_url: null, ingest_override_has_key: false, token_store: null, ...over });
+export const settingsView = (over: Partial<SettingsView> = {}): SettingsView => ({
+  ingest_override_url: null, ingest_override_has_key: false, token_store: null, local_copy: true, local_copy_dir: "/home/m/Videos/Mentorcast", adaptive: true, ...over,
+});
+
+export const connectionReport = (over: Partial<ConnectionReport> = {}): ConnectionReport => ({
+  rtt_ms: 12.4, upload_kbps: 9800, took_s: 6.1,
+  recommendations: [{ preset: "p1080p30", video_kbps: 4500 }, { preset: "p720p30", video_kbps: 2500 }], ...over,
+});
+
+export const localCopy = (over: Partial<LocalCopyView> = {}): LocalCopyView => ({
+  path: "/home/m/Videos/Mentorcast/mentorcast-20261203-070000.flv", name: "mentorcast-20261203-070000.flv", ended_at: 1796281200, duration_s: 754, size_bytes: 211_000_000, ...over,
+});
 
 export const appInfo = (over: Partial<AppInfo> = {}): AppInfo => ({
   version: "1.2.3", config_path: "/home/m/.config/mentorcast/config.toml", api_url: "https://api.example",
@@ -86,11 +97,15 @@ export function fakeApi(over: Partial<Api> = {}): Api {
     releasePreview: () => ok(null),
     stopPreview: () => ok(null),
     goLive: () => ok(null),
+    testConnection: () => ok(connectionReport()),
     endLive: () => ok(null),
     broadcastStatus: () => ok(status("idle")),
     listRecordings: () => ok([]),
+    listLocalCopies: () => ok([]),
+    openLocalCopy: () => ok(null),
     getSettings: () => ok(settingsView()),
-    saveSettings: (u) => ok(settingsView({ ingest_override_url: u.ingest_override_url, ingest_override_has_key: !!u.ingest_override_key })),
+    saveSettings: (u) =>
+      ok(settingsView({ ingest_override_url: u.ingest_override_url, ingest_override_has_key: !!u.ingest_override_key, local_copy: u.local_copy ?? true, adaptive: u.adaptive ?? true })),
   };
   const all = { ...base, ...over } as Record<string, (...a: unknown[]) => unknown>;
   return Object.fromEntries(Object.entries(all).map(([k, f]) => [k, vi.fn(f)])) as unknown as Api;

@@ -225,6 +225,12 @@ pub struct SettingsView {
     /// Whether an override key is stored (never the key itself).
     pub ingest_override_has_key: bool,
     pub token_store: Option<TokenStoreDto>,
+    /// Keep a copy of every broadcast on this computer.
+    pub local_copy: bool,
+    /// Where the copies go (None: no folder could be found).
+    pub local_copy_dir: Option<String>,
+    /// Lower the quality when the connection is slow (adaptive bitrate).
+    pub adaptive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -233,6 +239,22 @@ pub struct SettingsUpdate {
     /// None: keep the stored key; Some(""): remove it.
     pub ingest_override_key: Option<String>,
     pub token_store: Option<TokenStoreDto>,
+    /// None: keep as it is.
+    pub local_copy: Option<bool>,
+    /// None: keep as it is.
+    pub adaptive: Option<bool>,
+}
+
+/// A local copy of a broadcast, in Recordings' "On this computer".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct LocalCopyView {
+    /// The file (what `open_local_copy` takes).
+    pub path: String,
+    pub name: String,
+    /// When it ended, seconds since the epoch.
+    pub ended_at: i64,
+    pub duration_s: Option<f64>,
+    pub size_bytes: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]

@@ -103,9 +103,47 @@ pub struct AppSettings {
     pub ingest_override_key: Option<String>,
     #[serde(default)]
     pub token_store: Option<TokenStoreDto>,
+    /// Keep a local copy of every broadcast (None: yes, the default).
+    #[serde(default)]
+    pub local_copy: Option<bool>,
+    /// Where local copies go (None: [`default_copies_dir`]).
+    #[serde(default)]
+    pub local_copy_dir: Option<PathBuf>,
+    /// Adaptive bitrate (None: on, the default).
+    #[serde(default)]
+    pub adaptive: Option<bool>,
+}
+
+/// The user's videos folder's `Mentorcast`: `$XDG_VIDEOS_DIR`, else the user dirs
+/// file's, else `~/Videos`.
+pub fn default_copies_dir() -> Option<PathBuf> {
+    copies_dir_under(std::env::var_os("XDG_VIDEOS_DIR"))
+}
+
+fn copies_dir_under(xdg_videos_dir: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    xdg_videos_dir
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(dirs::video_dir)
+        .or_else(|| dirs::home_dir().map(|h| h.join("Videos")))
+        .map(|d| d.join("Mentorcast"))
 }
 
 impl AppSettings {
+    /// The folder local copies go to, whether they are on or off.
+    pub fn copies_dir(&self) -> Option<PathBuf> {
+        self.local_copy_dir.clone().or_else(default_copies_dir)
+    }
+
+    /// Where this broadcast's copy goes (None: off, or no folder can be found).
+    pub fn record_to(&self) -> Option<PathBuf> {
+        self.local_copy.unwrap_or(true).then(|| self.copies_dir()).flatten()
+    }
+
+    pub fn adaptive(&self) -> bool {
+        self.adaptive.unwrap_or(true)
+    }
+
     pub fn default_path() -> Option<PathBuf> {
         dirs::config_dir().map(|d| d.join("mentorcast").join("app-settings.json"))
     }
@@ -147,6 +185,9 @@ impl AppSettings {
             ingest_override_url: self.ingest_override_url.clone(),
             ingest_override_has_key: self.ingest_override_key.as_deref().is_some_and(|k| !k.is_empty()),
             token_store: self.token_store,
+            local_copy: self.local_copy.unwrap_or(true),
+            local_copy_dir: self.copies_dir().map(|d| d.display().to_string()),
+            adaptive: self.adaptive(),
         }
     }
 
@@ -165,6 +206,12 @@ impl AppSettings {
             Some(k) => self.ingest_override_key = Some(k.trim().to_string()),
         }
         self.token_store = u.token_store;
+        if let Some(on) = u.local_copy {
+            self.local_copy = Some(on);
+        }
+        if let Some(on) = u.adaptive {
+            self.adaptive = Some(on);
+        }
         Ok(())
     }
 
@@ -198,6 +245,8 @@ mod tests {
             ingest_override_url: Some(" rtmp://127.0.0.1:1935/live ".into()),
             ingest_override_key: Some("qa-key".into()),
             token_store: Some(TokenStoreDto::File),
+            local_copy: None,
+            adaptive: None,
         })
         .unwrap();
         s.save(&p).unwrap();
@@ -217,7 +266,9 @@ mod tests {
             .apply(SettingsUpdate {
                 ingest_override_url: Some("ftp://x".into()),
                 ingest_override_key: None,
-                token_store: None
+                token_store: None,
+                local_copy: None,
+                adaptive: None,
             })
             .is_err());
     }
@@ -235,5 +286,35 @@ mod tests {
         assert_eq!(c.api_url(), "http://127.0.0.1:9999");
         assert!(c.cognito.is_none());
         assert!(Config::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn local_copies_and_adaptive_bitrate_are_on_by_default_and_can_be_turned_off() {
+        let mut s = AppSettings { local_copy_dir: Some("/videos/Mentorcast".into()), ..Default::default() };
+        assert_eq!(s.record_to(), Some(PathBuf::from("/videos/Mentorcast")));
+        assert!(s.adaptive());
+        let v = s.view();
+        assert!(v.local_copy && v.adaptive);
+        assert_eq!(v.local_copy_dir.as_deref(), Some("/videos/Mentorcast"));
+        let off = |local_copy, adaptive| SettingsUpdate {
+            ingest_override_url: None,
+            ingest_override_key: None,
+            token_store: None,
+            local_copy,
+            adaptive,
+        };
+        s.apply(off(Some(false), Some(false))).unwrap();
+        assert_eq!(s.record_to(), None);
+        assert!(!s.adaptive());
+        assert_eq!(s.view().local_copy_dir.as_deref(), Some("/videos/Mentorcast"), "the folder is still shown");
+        s.apply(off(None, None)).unwrap();
+        assert!(!s.view().local_copy && !s.adaptive(), "None keeps the choice");
+    }
+
+    #[test]
+    fn the_default_folder_is_the_videos_folder() {
+        assert_eq!(copies_dir_under(Some("/srv/vids".into())), Some(PathBuf::from("/srv/vids/Mentorcast")));
+        let fallback = copies_dir_under(Some("relative/ignored".into())).unwrap();
+        assert!(fallback.is_absolute() && fallback.ends_with("Mentorcast"), "{fallback:?}");
     }
 }

@@ -83,6 +83,9 @@ pub struct Target {
     pub tls: TlsOptions,
     /// For the viewer count: the channel's app (None with an override).
     pub app: Option<String>,
+    /// The folder for this broadcast's local copy (None: no copy).
+    pub record: Option<std::path::PathBuf>,
+    pub adaptive: bool,
 }
 
 /// Where Go Live sends: the QA override of `settings` when set, else `channel`'s ingest with its key.
@@ -95,16 +98,21 @@ pub fn target(
     let bad = |e: mentorcast_engine::ServiceError| {
         UiError::new(ErrorKindDto::BadInput, format!("the ingest address is not usable: {e}"))
     };
+    let (record, adaptive) = (settings.record_to(), settings.adaptive());
     match (settings.ingest_override_url.as_deref(), channel) {
         (Some(url), _) => Ok(Target {
             service: Service::parse(url, settings.ingest_override_key.as_deref()).map_err(bad)?,
             tls,
             app: None,
+            record,
+            adaptive,
         }),
         (None, Some(ch)) => Ok(Target {
             service: Service::parse(&ch.ingest_url, Some(&ch.stream_key)).map_err(bad)?,
             tls,
             app: Some(ch.app.clone()),
+            record,
+            adaptive,
         }),
         (None, None) => Err(UiError::new(
             ErrorKindDto::Misconfigured,
@@ -250,9 +258,10 @@ impl Studio {
             audio: Some(AudioSettings { kbps: AUDIO_KBPS }),
             duration: None,
             reconnect: ReconnectPolicy::default(),
-            adaptive: true,
+            adaptive: target.adaptive,
             adaptive_floor_kbps: None,
-            record: None,
+            // A folder: each broadcast gets its own file (a trailing '/' says so even before it exists).
+            record: target.record.as_ref().map(|d| d.join("")),
         };
         let destination = Some(target.service.to_string());
         tracing::debug!("go live: starting the broadcast");
@@ -366,6 +375,8 @@ mod tests {
             service: Service::parse(&format!("rtmp://127.0.0.1:{port}/live"), Some("k")).unwrap(),
             tls: TlsOptions::default(),
             app: None,
+            record: None,
+            adaptive: true,
         }
     }
 

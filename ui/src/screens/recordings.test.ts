@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { RecordingView } from "../bindings";
 import type { Mounted } from "../context";
 import { formatDate } from "../state";
-import { el, fail, fakeCtx, flush, ok, pending, recording, stateWith, text } from "../testing";
+import { el, fail, fakeCtx, flush, localCopy, ok, pending, recording, stateWith, text } from "../testing";
 import type { TestCtx } from "../testing";
 import { mountRecordings } from "./recordings";
 
@@ -92,5 +92,49 @@ describe("Recordings: playing and refreshing", () => {
     list.resolve([recording(1)]);
     await flush();
     expect(ctx.store.get().recordings.list.status).toBe("loading");
+  });
+});
+
+describe("Recordings: on this computer", () => {
+  const items = () => [...root.querySelectorAll<HTMLElement>('[data-testid="local-copy-item"]')];
+
+  it("none: says how to turn them on", async () => {
+    mount();
+    await flush();
+    expect(text(root, "no-local-copies")).toBe("No local copies: Settings turns them on.");
+  });
+
+  it("a list: date, duration and size; Play and Show in folder open the file", async () => {
+    const ctx = mount({ listLocalCopies: () => ok([localCopy(), localCopy({ path: "/v/b.flv", name: "b.flv", duration_s: null, size_bytes: 1_500_000 })]) });
+    await flush();
+    expect(items().map((i) => i.dataset.path)).toEqual([localCopy().path, "/v/b.flv"]);
+    expect(items()[0].textContent).toContain(formatDate(localCopy().ended_at));
+    expect(text(items()[0], "local-copy-meta")).toBe("12:34 · 211.0 MB");
+    expect(text(items()[1], "local-copy-meta")).toBe("– · 1.5 MB");
+    el<HTMLButtonElement>(items()[0], "local-copy-play").click();
+    el<HTMLButtonElement>(items()[1], "local-copy-reveal").click();
+    await flush();
+    expect(ctx.api.openLocalCopy).toHaveBeenNthCalledWith(1, localCopy().path, false);
+    expect(ctx.api.openLocalCopy).toHaveBeenNthCalledWith(2, "/v/b.flv", true);
+  });
+
+  it("a folder that cannot be read, or a file that cannot be opened: said", async () => {
+    mount({ listLocalCopies: () => fail("storage", "Cannot read the local copies in /v: permission denied.") });
+    await flush();
+    expect(text(root, "local-copies-error")).toBe("Cannot read the local copies in /v: permission denied.");
+    screen?.unmount();
+    const ctx = mount({ listLocalCopies: () => ok([localCopy()]), openLocalCopy: () => fail("other", "Cannot open it (is a desktop opener installed?).") });
+    await flush();
+    el<HTMLButtonElement>(root, "local-copy-play").click();
+    await flush();
+    expect(ctx.toasts).toEqual(["Cannot open it (is a desktop opener installed?)."]);
+  });
+
+  it("the recordings' refresh looks again", async () => {
+    const ctx = mount();
+    await flush();
+    el<HTMLButtonElement>(root, "refresh-recordings").click();
+    await flush();
+    expect(ctx.api.listLocalCopies).toHaveBeenCalledTimes(2);
   });
 });

@@ -62,6 +62,28 @@ describe("Settings: each state", () => {
   });
 });
 
+describe("Settings: broadcasting", () => {
+  it("the local copy and adaptive bitrate as stored, with the copies' folder; turning them off is saved", async () => {
+    const ctx = await mount({ getSettings: () => ok(settingsView({ local_copy: true, adaptive: true, local_copy_dir: "/home/m/Videos/Mentorcast" })) });
+    expect(input("local-copy").checked).toBe(true);
+    expect(input("adaptive").checked).toBe(true);
+    expect(text(root, "screen-settings")).toContain("In /home/m/Videos/Mentorcast; listed in Recordings.");
+    input("local-copy").click();
+    input("adaptive").click();
+    el(root, "save-settings").click();
+    await flush();
+    expect(ctx.api.saveSettings).toHaveBeenCalledWith(expect.objectContaining({ local_copy: false, adaptive: false }));
+    expect(input("local-copy").checked).toBe(false);
+  });
+
+  it("off as stored; no videos folder: said", async () => {
+    await mount({ getSettings: () => ok(settingsView({ local_copy: false, adaptive: false, local_copy_dir: null })) });
+    expect(input("local-copy").checked).toBe(false);
+    expect(input("adaptive").checked).toBe(false);
+    expect(text(root, "screen-settings")).toContain("No videos folder was found.");
+  });
+});
+
 describe("Settings: saving", () => {
   it("sends the fields; Saved.; the key field emptied, its placeholder says a key is stored", async () => {
     const ctx = await mount();
@@ -69,7 +91,7 @@ describe("Settings: saving", () => {
     input("override-key").value = "sk_wrong-key";
     el(root, "save-settings").click();
     await flush();
-    expect(ctx.api.saveSettings).toHaveBeenCalledWith({ ingest_override_url: "rtmp://127.0.0.1:1935/room-abc", ingest_override_key: "sk_wrong-key", token_store: "auto" });
+    expect(ctx.api.saveSettings).toHaveBeenCalledWith({ ingest_override_url: "rtmp://127.0.0.1:1935/room-abc", ingest_override_key: "sk_wrong-key", token_store: "auto", local_copy: true, adaptive: true });
     expect(text(root, "settings-msg")).toBe("Saved.");
     expect(input("override-key").value).toBe("");
     expect(input("override-key").placeholder).toBe("•••• stored (type to replace, clear to remove)");
@@ -82,7 +104,7 @@ describe("Settings: saving", () => {
     input("override-url").value = "";
     el(root, "save-settings").click();
     await flush();
-    expect(saveSettings).toHaveBeenCalledWith({ ingest_override_url: null, ingest_override_key: null, token_store: "auto" });
+    expect(saveSettings).toHaveBeenCalledWith({ ingest_override_url: null, ingest_override_key: null, token_store: "auto", local_copy: true, adaptive: true });
     expect(input("override-key").placeholder).toBe("stream key");
   });
 

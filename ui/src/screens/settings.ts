@@ -1,4 +1,5 @@
-// Settings: the QA ingest override, where sign-in tokens are kept, and about the app.
+// Settings: the local copy and adaptive bitrate, the QA ingest override, where sign-in
+// tokens are kept, and about the app.
 import { call, errorOf } from "../api";
 import type { AppInfo, SettingsView, TokenStoreDto } from "../bindings";
 import type { Ctx, Mounted } from "../context";
@@ -28,11 +29,23 @@ export function mountSettings(root: HTMLElement, ctx: Ctx): Mounted {
     const tokens = h("select", { "data-testid": "token-store" });
     for (const [v, l] of TOKEN_STORES) tokens.append(h("option", { value: v }, l));
     tokens.value = s.token_store ?? "auto";
+    const localCopy = h("input", { type: "checkbox", "data-testid": "local-copy" });
+    localCopy.checked = s.local_copy;
+    const adaptive = h("input", { type: "checkbox", "data-testid": "adaptive" });
+    adaptive.checked = s.adaptive;
     const save = h("button", { class: "primary", "data-testid": "save-settings" }, "Save");
     save.onclick = async () => {
       try {
         const k = key.value;
-        const out = await call(api.saveSettings({ ingest_override_url: url.value || null, ingest_override_key: k === "" ? null : k, token_store: tokens.value as TokenStoreDto }));
+        const out = await call(
+          api.saveSettings({
+            ingest_override_url: url.value || null,
+            ingest_override_key: k === "" ? null : k,
+            token_store: tokens.value as TokenStoreDto,
+            local_copy: localCopy.checked,
+            adaptive: adaptive.checked,
+          }),
+        );
         if (mounted) store.dispatch({ type: "settings/saved", settings: out });
       } catch (e) {
         if (mounted) store.dispatch({ type: "settings/save-failed", message: errorOf(e) });
@@ -40,6 +53,8 @@ export function mountSettings(root: HTMLElement, ctx: Ctx): Mounted {
     };
     keyInput = key;
     const field = (label: string, input: HTMLElement) => h("label", { class: "field" }, h("span", {}, label), input);
+    const check = (input: HTMLElement, label: string, hint: string) =>
+      h("label", { class: "check" }, input, h("span", {}, label, h("small", { class: "muted" }, hint)));
     const kv = (k: string, v: string) => h("div", { class: "kv" }, h("span", { class: "muted" }, k), h("code", {}, v));
     const c = info.cognito;
     clear(
@@ -50,6 +65,9 @@ export function mountSettings(root: HTMLElement, ctx: Ctx): Mounted {
         h(
           "section",
           { class: "card" },
+          h("h3", {}, "Broadcasting"),
+          check(localCopy, "Keep a copy of every broadcast on this computer", s.local_copy_dir ? `In ${s.local_copy_dir}; listed in Recordings.` : "No videos folder was found."),
+          check(adaptive, "Lower the quality when the connection is slow", "Keeps the class live and close to real time on a weak network; the quality comes back by itself."),
           h("h3", {}, "Ingest override (QA)"),
           h("p", { class: "muted" }, "Send to another RTMP/RTMPS ingest instead of your channel. Leave empty for normal use."),
           field("URL", url),
@@ -90,7 +108,8 @@ export function mountSettings(root: HTMLElement, ctx: Ctx): Mounted {
         if (l.data.info !== shownInfo) {
           build(l.data.settings, l.data.info);
         } else if (l.data.settings !== shownSettings && keyInput) {
-          // saved: the key field is emptied, its placeholder says whether one is stored
+          // saved: the key field is emptied, its placeholder says whether one is stored (the
+          // checkboxes already show what was saved)
           keyInput.value = "";
           keyInput.placeholder = keyPlaceholder(l.data.settings);
         }

@@ -5,7 +5,8 @@ import { drawChart } from "../chart";
 import type { Mounted } from "../context";
 import { initialState, reduce } from "../store";
 import type { Action, AppState } from "../store";
-import { TITLES, channel, devices, el, fail, fakeCtx, flush, health, me, pending, status, text, watch } from "../testing";
+import { TITLES, channel, connectionReport, devices, el, fail, fakeCtx, flush, health, me, pending, status, text, watch } from "../testing";
+import type { ConnectionReport } from "../bindings";
 import type { TestCtx } from "../testing";
 import { mountStudio } from "./studio";
 
@@ -123,6 +124,43 @@ describe("Studio: the once-a-second render", () => {
     expect(w.records()).toHaveLength(0);
     expect(drawChart).not.toHaveBeenCalled();
     w.stop();
+  });
+});
+
+describe("Studio: test connection", () => {
+  const testBtn = () => el<HTMLButtonElement>(root, "test-connection");
+  const apply = () => el<HTMLButtonElement>(root, "apply-recommendation");
+
+  it("testing, then what was measured and the best recommendation, which one click applies", async () => {
+    const answer = pending<ConnectionReport>();
+    const ctx = mount(stateAfter(), { testConnection: () => answer.promise });
+    expect(text(root, "connection-result")).toBe("");
+    expect(apply().hidden).toBe(true);
+    testBtn().click();
+    await flush();
+    expect(testBtn().disabled).toBe(true);
+    expect(text(root, "test-connection")).toBe("Testing…");
+    expect(text(root, "connection-result")).toBe("Testing the connection to the ingest (up to 10 s; nothing goes on air)…");
+    testBtn().click();
+    expect(ctx.api.testConnection).toHaveBeenCalledOnce();
+    answer.resolve(connectionReport({ upload_kbps: 1000, rtt_ms: 48.6, recommendations: [{ preset: "p480p30", video_kbps: 572 }] }));
+    await flush();
+    expect(text(root, "connection-result")).toBe("Upload 1.0 Mb/s, round trip 49 ms. Recommended: 480p30 at 572 kb/s.");
+    expect(testBtn().disabled).toBe(false);
+    apply().click();
+    expect(el<HTMLSelectElement>(root, "preset").value).toBe("p480p30");
+    expect(el<HTMLInputElement>(root, "bitrate").value).toBe("572");
+  });
+
+  it("a failed test says why; nothing to apply; not while live", async () => {
+    const ctx = mount(stateAfter(), { testConnection: () => fail("network", "The connection test failed: connection refused.") });
+    testBtn().click();
+    await flush();
+    expect(text(root, "connection-result")).toBe("The connection test failed: connection refused.");
+    expect(el(root, "connection-result").className).toBe("hint error");
+    expect(apply().hidden).toBe(true);
+    ctx.store.dispatch(received(status("live")));
+    expect(testBtn().disabled).toBe(true);
   });
 });
 

@@ -1,14 +1,14 @@
-// The Studio: preview, mic meter, broadcast status and health, sources and quality, the
-// channel and its key, Go Live / End.
+// The Studio: preview, mic meter, broadcast status and health, sources and quality (with
+// the connection test and its recommendation), the channel and its key, Go Live / End.
 import { call, errorOf } from "../api";
 import { BITRATE_LIMITS } from "../bindings";
-import type { BroadcastStatus, ChannelView, Level, MicLevel, PresetId, ViewerCountView } from "../bindings";
+import type { BroadcastStatus, ChannelView, ConnectionReport, Level, MicLevel, PresetId, ViewerCountView } from "../bindings";
 import { drawChart } from "../chart";
 import type { Ctx, Mounted } from "../context";
 import { clear, h, setClass, setText } from "../dom";
 import { phaseOf, sourcesReady } from "../store";
 import type { AppState, Loadable, StudioState } from "../store";
-import { PRESET_LIST, badge, broadcastActive, buttonMode, formatKbps, levelClass, mainButton, meterClass, meterFraction, num, viewersText } from "../state";
+import { PRESET_LIST, badge, broadcastActive, buttonMode, formatKbps, levelClass, mainButton, meterClass, meterFraction, num, presetById, viewersText } from "../state";
 
 const READY_TITLE = "Ready";
 const READY_DETAIL = "Choose your camera and microphone, then Go Live.";
@@ -54,6 +54,9 @@ export function mountStudio(root: HTMLElement, ctx: Ctx): Mounted {
   const hint = h("p", { class: "hint", "data-testid": "source-hint" });
   const channelBox = h("div", { class: "channel", "data-testid": "channel" });
   const goLive = h("button", { class: "primary big", disabled: true, "data-testid": "go-live" }, "Go Live");
+  const testBtn = h("button", { class: "ghost small", "data-testid": "test-connection", onclick: () => void testConnection() }, "Test connection");
+  const testResult = h("p", { class: "hint", role: "status", "data-testid": "connection-result" });
+  const applyBtn = h("button", { class: "ghost small", hidden: true, "data-testid": "apply-recommendation", onclick: () => store.dispatch({ type: "conntest/applied" }) }, "Use this");
 
   const field = (label: string, input: HTMLElement) => h("label", { class: "field" }, h("span", {}, label), input);
   const statBox = (label: string, el: HTMLElement) => h("div", { class: "stat" }, h("span", { class: "muted" }, label), el);
@@ -78,7 +81,7 @@ export function mountStudio(root: HTMLElement, ctx: Ctx): Mounted {
         goLive,
         h("p", { class: "hint" }, "Shortcuts: Ctrl+L goes live, Ctrl+E ends."),
         h("div", { class: "card" }, h("h3", {}, "Sources"), field("Camera", camera), field("Microphone", mic), hint),
-        h("div", { class: "card" }, h("h3", {}, "Quality"), field("Preset", preset), field("Video bitrate (kbps)", bitrate)),
+        h("div", { class: "card" }, h("h3", {}, "Quality"), field("Preset", preset), field("Video bitrate (kbps)", bitrate), h("div", { class: "row" }, testBtn, applyBtn), testResult),
         h("div", { class: "card" }, h("h3", {}, "Channel"), channelBox),
       ),
     ),
@@ -189,6 +192,16 @@ export function mountStudio(root: HTMLElement, ctx: Ctx): Mounted {
     }
   };
 
+  const renderTest = (t: Loadable<ConnectionReport>, busy: boolean) => {
+    const best = t.status === "ready" ? t.data.recommendations[0] : undefined;
+    setText(testResult, connectionText(t));
+    setClass(testResult, t.status === "error" ? "hint error" : "hint");
+    setText(testBtn, t.status === "loading" ? "Testing…" : "Test connection");
+    const off = busy || t.status === "loading";
+    if (testBtn.disabled !== off) testBtn.disabled = off;
+    if (applyBtn.hidden !== (!best || busy)) applyBtn.hidden = !best || busy;
+  };
+
   const render = (s: AppState, prev: AppState | null) => {
     const b = s.broadcast, st = s.studio;
     if (!prev || b.status !== prev.broadcast.status || b.goLiveError !== prev.broadcast.goLiveError || st.devices !== prev.studio.devices || st.form !== prev.studio.form) renderControls(s);
@@ -197,6 +210,8 @@ export function mountStudio(root: HTMLElement, ctx: Ctx): Mounted {
     if (!prev || b.mic !== prev.broadcast.mic) renderMeter(b.mic);
     if (!prev || st.devices !== prev.studio.devices || st.form !== prev.studio.form) renderForm(st);
     if (!prev || st.hint !== prev.studio.hint) setText(hint, st.hint);
+    const busy = buttonMode(phaseOf(s)) !== "go-live";
+    if (!prev || st.connectionTest !== prev.studio.connectionTest || busy !== (buttonMode(phaseOf(prev)) !== "go-live")) renderTest(st.connectionTest, busy);
     if (!prev || st.channel !== prev.studio.channel || st.revealedKey !== prev.studio.revealedKey) renderChannel(st);
   };
 
@@ -248,6 +263,17 @@ export function mountStudio(root: HTMLElement, ctx: Ctx): Mounted {
       await call(api.goLive({ camera: f.camera ?? "", microphone: f.microphone ?? "", preset: f.preset, video_kbps: f.videoKbps }));
     } catch (e) {
       store.dispatch({ type: "golive/failed", message: errorOf(e) });
+    }
+  };
+
+  const testConnection = async () => {
+    if (store.get().studio.connectionTest.status === "loading") return;
+    store.dispatch({ type: "conntest/started" });
+    try {
+      const report = await call(api.testConnection());
+      if (mounted) store.dispatch({ type: "conntest/done", report });
+    } catch (e) {
+      if (mounted) store.dispatch({ type: "conntest/failed", message: errorOf(e) });
     }
   };
 
@@ -349,3 +375,22 @@ export function mountStudio(root: HTMLElement, ctx: Ctx): Mounted {
     },
   };
 }
+
+/** What the connection test found, in a sentence (empty before it ran). */
+export function connectionText(t: Loadable<ConnectionReport>): string {
+  switch (t.status) {
+    case "idle":
+      return "";
+    case "loading":
+      return "Testing the connection to the ingest (up to 10 s; nothing goes on air)…";
+    case "error":
+      return t.message;
+    case "ready": {
+      const r = t.data, best = r.recommendations[0];
+      const rtt = r.rtt_ms !== null ? `, round trip ${Math.round(r.rtt_ms)} ms` : "";
+      const rec = best ? ` Recommended: ${presetById(best.preset).label} at ${formatKbps(best.video_kbps)}.` : "";
+      return `Upload ${formatKbps(num(r.upload_kbps))}${rtt}.${rec}`;
+    }
+  }
+}
+
