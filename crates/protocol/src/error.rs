@@ -46,6 +46,10 @@ pub enum RtmpError {
     Timeout { stage: &'static str },
     #[error("connection lost: {detail}")]
     ConnectionLost { detail: String },
+    /// Enhanced RTMP's `NetConnection.Connect.ReconnectRequest`: the server asks the
+    /// publisher to connect again (e.g. before it restarts).
+    #[error("the server asked us to reconnect")]
+    ReconnectRequested,
     #[error("RTMP protocol error: {detail}")]
     Protocol { detail: String },
 }
@@ -64,6 +68,7 @@ impl RtmpError {
                 | ConnectTimeout { .. }
                 | ClosedDuringHandshake { .. }
                 | ConnectionLost { .. }
+                | ReconnectRequested
                 | AlreadyPublishing { .. }
         )
     }
@@ -83,7 +88,7 @@ impl RtmpError {
             AppRejected { .. } | PublishDenied { .. } | AlreadyPublishing { .. } | PlayDenied { .. } => {
                 FailureKind::Rejected
             }
-            ConnectionLost { .. } | Protocol { .. } => FailureKind::ConnectionLost,
+            ConnectionLost { .. } | ReconnectRequested | Protocol { .. } => FailureKind::ConnectionLost,
         }
     }
 }

@@ -671,7 +671,7 @@ impl Output {
                     // restarts). rml_rtmp hands over only the code, not the tcUrl it may carry:
                     // we reconnect at once to the same address.
                     if code.contains("ReconnectRequest") {
-                        return Err(RtmpError::ConnectionLost { detail: "the server asked us to reconnect".into() });
+                        return Err(RtmpError::ReconnectRequested);
                     }
                     if code.contains("Publish.BadName") || code.contains("Publish.Failed") || code.contains("Unpublish")
                     {

@@ -42,6 +42,9 @@ pub enum Mode {
     SlowAccept(Duration),
     /// Accept the TCP connection, answer the handshake with something that is not RTMP.
     NotRtmp,
+    /// Accept, then after this many media messages ask the publisher to reconnect
+    /// (Enhanced RTMP's `NetConnection.Connect.ReconnectRequest`) and read on.
+    AskReconnectAfter(usize),
 }
 
 /// One media message the server received.
@@ -209,6 +212,7 @@ async fn serve_inner(ingest: &TestIngest, mode: &Mode, connection: usize, io: &m
     };
     let (mut session, initial) = ServerSession::new(ServerSessionConfig::new()).map_err(io::Error::other)?;
     let mut media = 0usize;
+    let mut asked = false;
     let mut pending = initial;
     let mut input = leftover;
     loop {
@@ -263,6 +267,10 @@ async fn serve_inner(ingest: &TestIngest, mode: &Mode, connection: usize, io: &m
         match mode {
             Mode::CloseAfter(n) if media >= *n => return Ok(()),
             Mode::StallAfter(n) if media >= *n => return Ok(()),
+            Mode::AskReconnectAfter(n) if media >= *n && !asked => {
+                io.stream.write_all(&on_status(0, "status", "NetConnection.Connect.ReconnectRequest")?).await?;
+                asked = true;
+            }
             Mode::SilentAfter(n) if media >= *n => {
                 // Reads on (the bytes are delivered) but answers nothing, pings included.
                 while io.read_some(&mut buf).await? > 0 {}
@@ -281,12 +289,17 @@ async fn serve_inner(ingest: &TestIngest, mode: &Mode, connection: usize, io: &m
 /// An `onStatus` error with `code` on message stream 1 (the publish stream),
 /// as one uncompressed chunk.
 fn on_status_error(code: &str) -> io::Result<Vec<u8>> {
+    on_status(1, "error", code)
+}
+
+/// An `onStatus` of `level` with `code` on message `stream`, as one uncompressed chunk.
+fn on_status(stream: u32, level: &str, code: &str) -> io::Result<Vec<u8>> {
     use rml_rtmp::chunk_io::ChunkSerializer;
     use rml_rtmp::messages::RtmpMessage;
     use rml_rtmp::rml_amf0::Amf0Value;
     use rml_rtmp::time::RtmpTimestamp;
     let mut info = std::collections::HashMap::new();
-    info.insert("level".to_string(), Amf0Value::Utf8String("error".into()));
+    info.insert("level".to_string(), Amf0Value::Utf8String(level.into()));
     info.insert("code".to_string(), Amf0Value::Utf8String(code.into()));
     let msg = RtmpMessage::Amf0Command {
         command_name: "onStatus".into(),
@@ -294,7 +307,7 @@ fn on_status_error(code: &str) -> io::Result<Vec<u8>> {
         command_object: Amf0Value::Null,
         additional_arguments: vec![Amf0Value::Object(info)],
     };
-    let payload = msg.into_message_payload(RtmpTimestamp::new(0), 1).map_err(io::Error::other)?;
+    let payload = msg.into_message_payload(RtmpTimestamp::new(0), stream).map_err(io::Error::other)?;
     let packet = ChunkSerializer::new().serialize(&payload, true, false).map_err(io::Error::other)?;
     Ok(packet.bytes)
 }

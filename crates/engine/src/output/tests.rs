@@ -219,6 +219,28 @@ async fn reconnects_and_resumes_at_a_keyframe_in_stream_time() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_reconnect_request_from_the_server_reconnects_at_once() {
+    let ingest = TestIngest::new(Mode::Accept);
+    ingest.then([Mode::AskReconnectAfter(100)]);
+    let (mut h, mut feed) = live(config(&ingest)).await;
+    let feeder = tokio::spawn(async move {
+        feed.run_for(Duration::from_secs(6)).await;
+        feed
+    });
+
+    let seen = until_live(&mut h).await;
+    assert_eq!(seen.len(), 1, "one attempt: {seen:?}");
+    assert!(seen[0].3.contains("asked us to reconnect"), "{seen:?}");
+    assert_eq!(seen[0].2, Duration::ZERO, "at once");
+    let mut feed = feeder.await.unwrap();
+    h.stop_by(Instant::now() + Duration::from_secs(2));
+    feed.close();
+    assert_eq!(h.end().await, OutputEnd::Finished { unsent: 0 });
+    assert_eq!(ingest.connections(), 2);
+    assert_eq!(kind(videos(&ingest.received(), 2)[1]), (true, 1), "the new connection starts at a keyframe");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_ingest_that_answers_but_fails_is_backed_off() {
     let ingest = TestIngest::new(Mode::Accept);
     ingest.then([Mode::CloseAfter(200), Mode::NotRtmp, Mode::NotRtmp]);
