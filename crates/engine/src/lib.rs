@@ -8,6 +8,7 @@
 //! [`record`] writes the local copy of every broadcast.
 
 pub mod connection_test;
+pub mod elapsed;
 pub mod encode;
 pub mod output;
 pub mod pipeline;
@@ -17,6 +18,7 @@ pub mod record;
 pub mod session;
 pub mod stats;
 
+pub use elapsed::format_elapsed;
 pub use encode::{AudioSettings, VideoSettings};
 pub use mentorcast_protocol::{FailureKind, RtmpError, Service, ServiceError, TlsOptions};
 pub use output::{AdaptiveConfig, Outage, ReconnectPolicy, DEFAULT_RECONNECT_FOR};
@@ -25,4 +27,4 @@ pub use presets::{
 };
 pub use record::CopyState;
 pub use session::{Broadcast, BroadcastConfig, BroadcastFailure, StopHandle, VideoEncoding, STOP_WITHIN};
-pub use stats::{format_elapsed, AudioLevel, LevelMeter, LocalCopyStats, SessionPhase, SessionState, Stats};
+pub use stats::{AudioLevel, LevelMeter, LocalCopyStats, SessionPhase, SessionState, Stats};

@@ -194,12 +194,6 @@ impl From<CopyStatus> for LocalCopyStats {
     }
 }
 
-/// `HH:MM:SS` of a number of seconds (negative counts as 0).
-pub fn format_elapsed(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,9 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn elapsed_and_level() {
-        assert_eq!(format_elapsed(3725.9), "01:02:05");
-        assert_eq!(format_elapsed(-3.0), "00:00:00");
+    fn audio_levels() {
         let l = AudioLevel::of(&[16384, -16384]);
         assert!((l.peak_dbfs.unwrap() + 6.02).abs() < 0.01);
         assert_eq!(AudioLevel::of(&[0, 0]).peak_dbfs, None);

@@ -790,7 +790,7 @@ impl Output {
                 kind: FailureKind::ConnectionLost,
                 message: format!(
                     "connection lost {} ago and the ingest has not taken the stream back since (last: {err})",
-                    crate::stats::format_elapsed(off_air.as_secs_f64())
+                    crate::elapsed::format_elapsed(off_air.as_secs_f64())
                 ),
             });
         }
