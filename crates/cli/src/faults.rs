@@ -321,6 +321,13 @@ mod tests {
 
     use super::*;
 
+    /// A fault proxy in front of an echo server, and a client connected through it.
+    async fn proxied_echo() -> (FaultProxy, TcpStream) {
+        let p = FaultProxy::start("127.0.0.1:0".parse().unwrap(), echo().await).await.unwrap();
+        let c = TcpStream::connect(p.addr()).await.unwrap();
+        (p, c)
+    }
+
     /// An echo server on a free port.
     async fn echo() -> SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -351,8 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn forwards_then_refuses_when_down_and_listens_again() {
-        let p = FaultProxy::start("127.0.0.1:0".parse().unwrap(), echo().await).await.unwrap();
-        let mut c = TcpStream::connect(p.addr()).await.unwrap();
+        let (p, mut c) = proxied_echo().await;
         round_trip(&mut c, 1000).await.unwrap();
         p.set(Fault::Down);
         let mut b = [0u8; 1];
@@ -383,8 +389,7 @@ mod tests {
 
     #[tokio::test]
     async fn throttles_the_upstream_direction() {
-        let p = FaultProxy::start("127.0.0.1:0".parse().unwrap(), echo().await).await.unwrap();
-        let mut c = TcpStream::connect(p.addr()).await.unwrap();
+        let (p, mut c) = proxied_echo().await;
         p.set(Fault::Throttle { kbps: 800 });
         let t0 = std::time::Instant::now();
         round_trip(&mut c, 50_000).await.unwrap();
@@ -395,8 +400,7 @@ mod tests {
 
     #[tokio::test]
     async fn blackhole_holds_everything_then_lets_it_through() {
-        let p = FaultProxy::start("127.0.0.1:0".parse().unwrap(), echo().await).await.unwrap();
-        let mut c = TcpStream::connect(p.addr()).await.unwrap();
+        let (p, mut c) = proxied_echo().await;
         round_trip(&mut c, 10).await.unwrap();
         p.set(Fault::Blackhole);
         c.write_all(b"held").await.unwrap();
@@ -409,8 +413,7 @@ mod tests {
 
     #[tokio::test]
     async fn latency_delays_each_way() {
-        let p = FaultProxy::start("127.0.0.1:0".parse().unwrap(), echo().await).await.unwrap();
-        let mut c = TcpStream::connect(p.addr()).await.unwrap();
+        let (p, mut c) = proxied_echo().await;
         p.set(Fault::Latency { ms: 150 });
         let t0 = std::time::Instant::now();
         round_trip(&mut c, 10).await.unwrap();
@@ -420,8 +423,7 @@ mod tests {
 
     #[tokio::test]
     async fn reset_cuts_existing_and_new_connections_until_it_ends() {
-        let p = FaultProxy::start("127.0.0.1:0".parse().unwrap(), echo().await).await.unwrap();
-        let mut c = TcpStream::connect(p.addr()).await.unwrap();
+        let (p, mut c) = proxied_echo().await;
         round_trip(&mut c, 10).await.unwrap();
         p.set(Fault::Reset);
         let mut b = [0u8; 1];
