@@ -150,8 +150,12 @@ fn a_link_shaped_by_the_kernel_lowers_the_bitrate_and_stays_near_live() {
     let (r, s) = run_in(&ns, &stack, "tbf-650kbit", 30, || ns.shape(650));
     assert_eq!(r.code, 0, "{}\n{s:#}", r.all());
     let b = &s["broadcast"];
+    // The controller went under the link, and while the link stayed shaped it
+    // only probed above that point (a probe may end the run a step higher).
+    let lowest = num(&s["measured"], "lowest_target_kbps");
+    assert!(lowest + 128 < 650, "the video went under the link: {lowest} kbps: {s:#}");
     let target = num(b, "target_kbps");
-    assert!(target + 128 < 650, "the video went under the link: {target} kbps: {s:#}");
+    assert!(target < 650, "the target ran away above the link: {target} kbps: {s:#}");
     assert_eq!(num(b, "audio_frames_dropped"), 0, "{s:#}");
     let (lost, dropped, skipped) =
         (num(&s["report"], "frames_lost"), num(b, "frames_dropped"), num(b, "frames_skipped"));
