@@ -13,7 +13,7 @@ none on another tab or with the window hidden, back after) → Go Live
 (Ctrl+L) → the ingest receives a stream that `mentorcast verify` passes →
 simulated viewers appear in the count → the ingest drops the stream →
 "Reconnecting…" → Live again → End (Ctrl+E, with the confirmation) → the
-recording appears in Recordings and plays (and seeks); a wrong stream key (QA
+recording appears in Recordings, one for the whole class, and plays (and seeks); a wrong stream key (QA
 override) → "Stream key rejected"; the app restarted → still signed in (the
 stored session) → Sign out → the sign-in form, the stored tokens gone.
 Screenshots of sign-in, studio live (with viewers) and recordings go to
@@ -406,6 +406,7 @@ def main():
         # go live with the keyboard shortcut
         d.keys(("ctrl", "l"))
         d.wait_text(tid("status-title"), lambda t: t.startswith("Live"), timeout=40)
+        live_at = time.time()
         log("live")
 
         # the ingest receives a stream that verify passes
@@ -439,6 +440,7 @@ def main():
         d.screenshot("studio-end-confirm.png")
         d.click(tid("confirm-end"))
         d.wait_text(tid("status-title"), lambda t: t == "Ended", timeout=30)
+        class_s = time.time() - live_at
         if sim:
             sim.terminate()
             sim.wait(10)
@@ -455,6 +457,23 @@ def main():
             return False
 
         d.wait("a recording in the list", recording_listed, timeout=120, every=0.1)
+
+        # the class was cut once (the dropped publisher) and is still one recording:
+        # it grows to the whole class when the ingest's second piece is joined
+        def whole_class():
+            n = d.js("return document.querySelectorAll('[data-testid=\"recording\"]').length")
+            assert n == 1, f"{n} recordings of one class"
+            d.click(tid("recording"))
+            time.sleep(1.0)  # metadata of the clicked recording (the wait is bounded below)
+            dur = d.js("const v=$t('player-video'); return v ? v.duration : null") or 0
+            if dur >= class_s - 4:
+                log(f"one recording of {dur:.1f} s for a {class_s:.1f} s class")
+                return True
+            d.click(tid("refresh-recordings"))
+            time.sleep(1.0)
+            return False
+
+        d.wait("one recording of the whole class", whole_class, timeout=90, every=0.1)
         d.wait("the thumbnail", lambda: d.js("const i=$t('recording-thumb'); return i && i.complete && i.naturalWidth > 0"), timeout=20)
         d.click(tid("recording"))
         def video_loaded():

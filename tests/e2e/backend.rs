@@ -532,3 +532,76 @@ fn bad_input_is_answered_with_json_4xx() {
     assert!(m.contains("hook=\"publish\",outcome=\"accepted\""), "{m}");
     assert!(!m.contains("5xx"), "a 500 was answered: {m}");
 }
+
+/// A class cut by the network: the ingest goes away for 3 s and the encoder
+/// reconnects, so the ingest records two pieces — and the mentor sees one
+/// recording of the whole class, the outage a gap in its timeline (where the
+/// picture's frame counter says it was), audio and video still together.
+#[test]
+fn a_class_cut_by_a_network_drop_is_one_recording() {
+    let _turn = crate::faults::one_at_a_time();
+    let s = Stack::start_with_backend();
+    let mentor = s.login("mentor2");
+    let r = run(s.cli(&mentor).args(["channel", "--json", "--show-key"]));
+    assert_eq!(r.code, 0, "{}", r.all());
+    let ch: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let (ingest, key) = (ch["ingest_url"].as_str().unwrap(), ch["stream_key"].as_str().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("cut.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[[scenario]]\nname = \"class-cut\"\nurl = \"{ingest}\"\nkey = \"{key}\"\n\
+             verify = \"{ingest}/room-mentor2\"\nresolution = \"640x360\"\n\
+             fps = 30\nvideo_kbps = 800\nduration_s = 16\n[[scenario.fault]]\nat_s = 5\nkind = \"down\"\n\
+             duration_s = 3\n[scenario.expect]\nmax_reconnect_s = 1.0\nmax_frame_loss_pct = 100.0\n\
+             min_fps_ratio = 0.0\n"
+        ),
+    )
+    .unwrap();
+    let json = dir.path().join("report.json");
+    let r = run(mentorcast().args(["run", scenario.to_str().unwrap(), "--json", json.to_str().unwrap()]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(r.code, 0, "{}\n{report:#}", r.all());
+    assert_eq!(report[0]["broadcast"]["reconnects"], 1, "{report:#}");
+
+    // The ingest recorded a piece per publish.
+    let mut names = Vec::new();
+    all_names(&s.dir.path().join("channels/record"), &mut names);
+    let pieces = names.iter().filter(|n| n.starts_with("room-mentor2-") && n.ends_with(".flv")).count();
+    assert_eq!(pieces, 2, "one FLV per publish: {names:?}");
+
+    // One recording, as long as the class; it grows when the second piece is joined.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let list = loop {
+        let v = recordings_json(&s, &mentor, &[]);
+        if v[0]["duration_s"].as_f64().is_some_and(|d| d > 12.0) {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recording of the whole class within 90 s: {v:#}\nserver log:\n{}",
+            std::fs::read_to_string(s.dir.path().join("server/server.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(list.as_array().unwrap().len(), 1, "one recording for one class: {list:#}");
+    let dur = list[0]["duration_s"].as_f64().unwrap();
+    assert!((dur - 16.0).abs() < 2.0, "the recording spans the class, outage included: {dur} s");
+
+    let mp4 = dir.path().join("class.mp4");
+    let h = curl(&[list[0]["url"].as_str().unwrap()]);
+    assert_eq!(h.status, 200);
+    std::fs::write(&mp4, &h.body).unwrap();
+    let v = verify_json(mp4.to_str().unwrap(), &["--fps", "30"]);
+    let (expected, lost) = (v["frames_expected"].as_u64().unwrap(), v["frames_lost"].as_u64().unwrap());
+    assert!(lost >= 45 && lost <= 5 * 30, "the outage is missing from the recording, nothing else: {v:#}");
+    // The timeline: the picture's counter and the recording's clock agree across the gap.
+    let span = v["duration_s"].as_f64().unwrap();
+    assert!((span - expected as f64 / 30.0).abs() < 0.5, "the gap sits where the frames are missing: {v:#}");
+    for k in ["av_offset_min_ms", "av_offset_max_ms"] {
+        let off = v[k].as_f64().unwrap_or_else(|| panic!("no {k}: {v:#}"));
+        assert!(off.abs() <= 45.0, "audio and video stay together across the join: {v:#}");
+    }
+}

@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub media: MediaConfig,
     #[serde(default)]
     pub viewers: ViewersConfig,
+    #[serde(default)]
+    pub recordings: RecordingsConfig,
     /// hls.js (the watch page's player), served by us: `hls.min.js` from the npm package.
     #[serde(default)]
     pub hlsjs_path: Option<PathBuf>,
@@ -147,6 +149,27 @@ fn default_interval_ms() -> u64 {
 }
 fn default_max_devices() -> usize {
     2
+}
+
+/// How a class becomes a recording (`[recordings]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordingsConfig {
+    /// A publish of a channel this soon (seconds) after its last one ended continues
+    /// that live session: the encoder reconnected, and the recording is one, with the
+    /// outage as a gap. The default covers the broadcaster's 10 minutes of reconnects
+    /// plus the ingest's idle-publisher timeout.
+    #[serde(default = "default_join_within_s")]
+    pub join_within_s: u64,
+}
+
+impl Default for RecordingsConfig {
+    fn default() -> Self {
+        RecordingsConfig { join_within_s: default_join_within_s() }
+    }
+}
+
+fn default_join_within_s() -> u64 {
+    660
 }
 
 impl ServerConfig {

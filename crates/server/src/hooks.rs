@@ -8,11 +8,13 @@
 //!   module runs before that rename and would name the playlist after the key,
 //!   so the channel template does not run HLS itself: it `push`es the renamed
 //!   stream to a shared HLS application whose `on_publish` is [`on_relay`].)
-//!   A live session starts.
+//!   A live session starts, or continues after a reconnect ([`crate::sessions`]).
 //! - `on_relay`: the HLS application accepts only nginx's own push (its
 //!   `relay=` argument carries the hook secret) for a channel that is live.
-//! - `on_publish_done`: the live session ends with the viewer statistics.
-//! - `on_record_done`: the FLV becomes an MP4 (remux, faststart) plus a JPEG
+//! - `on_publish_done`: the live session ends with the viewer statistics (a
+//!   reconnect soon after continues it).
+//! - `on_record_done`: the FLV, a piece of its live session's recording, is
+//!   joined with the session's other pieces into one MP4 (faststart) plus a JPEG
 //!   thumbnail, stored through [`crate::storage`], in the background
 //!   ([`crate::processing`]).
 //!
@@ -32,7 +34,6 @@ use utoipa_axum::routes;
 use crate::channels::{by_app, ct_eq, valid_app};
 use crate::error::{ApiErr, ApiResult};
 use crate::identity::now_unix;
-use crate::ingest::LiveEntry;
 use crate::processing::process_recording;
 use crate::AppState;
 
@@ -143,7 +144,6 @@ pub async fn publish(state: &AppState, app: &str, form: &HookForm) -> ApiResult<
     if key.is_empty() || !ct_eq(key.as_bytes(), ch.stream_key.as_bytes()) {
         return Err(rejected(state, "publish", app, "stream key does not match"));
     }
-    let now = now_unix();
     // A session still open: either someone is publishing the channel now (a
     // second encoder — nginx would refuse it after this hook anyway, and the
     // live session must not end), or its publish_done never came (stale).
@@ -157,32 +157,12 @@ pub async fn publish(state: &AppState, app: &str, form: &HookForm) -> ApiResult<
         tracing::warn!(%app, "publish refused: the channel is already live from another encoder");
         return Err(ApiErr::Conflict("this channel is already live from another encoder".into()));
     }
-    let stale = sqlx::query("UPDATE live_sessions SET ended_at = ? WHERE app = ? AND ended_at IS NULL")
-        .bind(now)
-        .bind(app)
-        .execute(&state.db)
-        .await?;
-    if stale.rows_affected() > 0 {
-        tracing::warn!(%app, n = stale.rows_affected(), "closed live sessions whose end was never reported");
-        state.presence.end_stream(app).await;
-        state.metrics.active_streams.dec();
-    }
-    let (session_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO live_sessions (channel_id, app, mentor_sub, started_at) VALUES (?, ?, ?, ?) RETURNING id",
-    )
-    .bind(ch.id)
-    .bind(app)
-    .bind(&ch.mentor_sub)
-    .bind(now)
-    .fetch_one(&state.db)
-    .await?;
-    state.ingest.set_live(app, LiveEntry { session_id, clientid: form.clientid.clone().unwrap_or_default() });
-    state.presence.start_stream(app).await;
-    state.metrics.active_streams.inc();
+    let (session_id, continued) = crate::sessions::begin(state, &ch, form.clientid.as_deref().unwrap_or("")).await?;
     state.metrics.hook("publish", "accepted");
     tracing::info!(
         %app,
         session = session_id,
+        continued,
         mentor = %ch.mentor_username,
         addr = form.addr.as_deref().unwrap_or(""),
         "publish accepted"
@@ -278,42 +258,6 @@ pub async fn on_relay(State(state): State<AppState>, hook: Hook) -> ApiResult<St
     Ok(StatusCode::OK)
 }
 
-/// Ends the open live session of `app` with the viewer statistics. Returns whether one was open.
-pub async fn end_session(state: &AppState, app: &str, clientid: Option<&str>) -> ApiResult<bool> {
-    if let (Some(live), Some(cid)) = (state.ingest.live(app), clientid) {
-        if !live.clientid.is_empty() && live.clientid != cid {
-            // Not the publisher that owns the session (e.g. a refused duplicate).
-            tracing::info!(%app, "publish_done of another publisher: the live session goes on");
-            return Ok(false);
-        }
-    }
-    let open: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM live_sessions WHERE app = ? AND ended_at IS NULL ORDER BY id DESC LIMIT 1")
-            .bind(app)
-            .fetch_optional(&state.db)
-            .await?;
-    let Some((id,)) = open else { return Ok(false) };
-    let mut stats = state.presence.stats(app).await;
-    stats.live = false;
-    let json = serde_json::to_string(&stats).map_err(ApiErr::internal)?;
-    sqlx::query(
-        "UPDATE live_sessions SET ended_at = ?, viewers_total = ?, viewers_peak = ?, stats_json = ? \
-         WHERE app = ? AND ended_at IS NULL",
-    )
-    .bind(now_unix())
-    .bind(stats.total as i64)
-    .bind(stats.peak as i64)
-    .bind(json)
-    .bind(app)
-    .execute(&state.db)
-    .await?;
-    state.ingest.clear_live(app);
-    state.presence.end_stream(app).await;
-    state.metrics.active_streams.dec();
-    tracing::info!(%app, session = id, viewers_total = stats.total, viewers_peak = stats.peak, "live session ended");
-    Ok(true)
-}
-
 /// nginx-rtmp `on_publish_done`: the live session ends (viewer statistics kept on it).
 #[utoipa::path(
     post,
@@ -332,7 +276,7 @@ pub async fn on_publish_done(State(state): State<AppState>, hook: Hook) -> ApiRe
         state.metrics.hook("publish_done", "rejected");
         return Err(ApiErr::NotFound("no such application".into()));
     }
-    let ended = end_session(&state, &app, hook.form.clientid.as_deref()).await?;
+    let ended = crate::sessions::end(&state, &app, hook.form.clientid.as_deref()).await?;
     state.metrics.hook("publish_done", if ended { "accepted" } else { "ignored" });
     Ok(StatusCode::OK)
 }

@@ -8,8 +8,9 @@
 //! Module map:
 //! - identity: who is calling (Cognito ID/access token via JWKS)
 //! - channels, ingest: a mentor's channel, its key, and the ingest's application for it
-//! - hooks: what nginx-rtmp calls; live sessions
-//! - processing: a finished recording (FLV) made into a stored MP4 + thumbnail
+//! - hooks: what nginx-rtmp calls
+//! - sessions: live sessions, continued over the encoder's reconnects
+//! - processing: the finished pieces (FLV) of a session joined into one stored MP4 + thumbnail
 //! - storage, media, recordings: where recordings live, signed range-served URLs, the listings
 //! - presence, viewers, watch: heartbeats, counts, stats, SSE, the watch page
 //! - metrics, openapi, error, db, config
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod presence;
 pub mod processing;
 pub mod recordings;
+pub mod sessions;
 pub mod storage;
 pub mod viewers;
 pub mod watch;

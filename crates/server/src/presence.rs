@@ -89,6 +89,9 @@ pub trait Presence: Send + Sync {
     async fn count(&self, app: &str) -> ViewerCount;
     /// A live session of `app` starts: totals and peak start again (from the players active now).
     async fn start_stream(&self, app: &str);
+    /// The live session of `app` continues after a reconnect of its encoder: live
+    /// again, with the totals and peak it had.
+    async fn resume_stream(&self, app: &str);
     /// The live session of `app` ended: not live any more (its stats stay readable until the next start).
     async fn end_stream(&self, app: &str);
     /// Whether `app` is live (between `start_stream` and `end_stream`).
@@ -328,6 +331,13 @@ impl Presence for MemoryPresence {
         s.epoch += 1;
     }
 
+    async fn resume_stream(&self, app: &str) {
+        let mut guard = self.lock();
+        let s = guard.streams.entry(app.to_string()).or_default();
+        s.live = true;
+        s.epoch += 1;
+    }
+
     async fn end_stream(&self, app: &str) {
         let mut guard = self.lock();
         let s = guard.streams.entry(app.to_string()).or_default();
@@ -467,6 +477,12 @@ mod tests {
         assert!(!p.is_live("a").await);
         let s = p.stats("a").await;
         assert_eq!((s.live, s.total, s.peak), (false, 9, 6));
+        // the encoder reconnects: the same live session goes on with its totals
+        let e = p.epoch("a").await;
+        p.resume_stream("a").await;
+        assert!(p.is_live("a").await && p.epoch("a").await > e);
+        assert_eq!(p.count("a").await, ViewerCount { active: 6, peak: 6, total: 9 });
+        p.end_stream("a").await;
         // a new live session starts from the players active now
         clock.set(t0 + 4000);
         let e = p.epoch("a").await;
