@@ -20,7 +20,7 @@ Screenshots of sign-in, studio live (with viewers) and recordings go to
 docs/screenshots/. On a failure the page's state and a screenshot are kept.
 Elements are found by their `data-testid` (tid() here, $t() in the page's scripts): the
 UI's stable addresses, not its ids or classes."""
-import base64, hashlib, hmac, http.client, json, os, random, socket, struct, subprocess, sys, time, urllib.request, urllib.error
+import base64, hashlib, hmac, http.client, json, os, random, re, socket, struct, subprocess, sys, time, urllib.request, urllib.error
 
 ENV = os.environ
 APP = ENV["APP_BINARY"]
@@ -515,8 +515,8 @@ def main():
         d.screenshot("studio-key-rejected.png")
 
         # a slow link: through the CLI's fault proxy, throttled to 650 kbit/s under the 3 Mb/s
-        # broadcast, the Studio says the quality was lowered; when the link is clear again the
-        # quality comes back and the notice goes
+        # broadcast, the Studio says the quality was lowered (bitrate and a smaller picture);
+        # when the link is clear again the quality comes back and the notice goes
         proxy = subprocess.Popen([CLI, "fault-proxy", "--upstream", f"127.0.0.1:{RTMP_PORT}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             listening = proxy.stdout.readline().strip()
@@ -527,7 +527,11 @@ def main():
             d.wait_text(tid("status-title"), lambda t: t.startswith("Live"), timeout=40)
             proxy.stdin.write("throttle 650\n")
             proxy.stdin.flush()
-            notice = d.wait_text(tid("slow-notice"), lambda t: t.startswith("Your connection is slow — quality lowered to"), timeout=20)
+            # down to a bitrate under the link, at a smaller picture than the 720p asked for
+            def stepped_down(t):
+                m = re.fullmatch(r"Your connection is slow — quality lowered to .+ at (\d+)p", t or "")
+                return bool(m) and int(m.group(1)) < 720
+            notice = d.wait_text(tid("slow-notice"), stepped_down, timeout=20)
             log("slow link:", notice)
             d.screenshot("studio-slow-connection.png")
             proxy.stdin.write("clear\n")

@@ -114,7 +114,7 @@ fn run_in(ns: &Netns, stack: &Stack, name: &str, secs: u32, before: impl FnOnce(
         format!(
             "[[scenario]]\nname = \"{name}\"\nurl = \"rtmp://{addr}/live\"\nkey = \"qa-{name}\"\n\
              verify = \"rtmp://{addr}/live/qa-{name}\"\nresolution = \"1280x720\"\nfps = 30\nvideo_kbps = 1500\n\
-             audio_kbps = 128\nduration_s = {secs}\n[scenario.expect]\nmax_frame_loss_pct = 100.0\nmin_fps_ratio = 0.0\n\
+             audio_kbps = 128\nduration_s = {secs}\n[scenario.expect]\nmax_frame_loss_pct = 8.0\nmin_fps_ratio = 0.0\n\
              max_av_offset_ms = 40\nmax_live_delay_s = 2.0\n"
         ),
     )
@@ -139,9 +139,11 @@ fn num(v: &serde_json::Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v:#}"))
 }
 
-/// A 720p30 broadcast at 1500 kbps over a link the kernel holds to 650 kbit/s:
-/// adaptive bitrate brings the video under the link, the picture stays within
-/// 2 s of live, no audio is dropped, and nothing is lost in transit.
+/// A 720p30 broadcast at 1500 kbps over a link the kernel holds to 650 kbit/s
+/// from its first second: adaptive bitrate brings the video under the link at a
+/// smaller picture size, the picture stays within 2 s of live, no audio is
+/// dropped, nothing is lost in transit, and the receiver misses under 8 % of the
+/// frames (the drops at the start, before the bitrate came down).
 #[test]
 fn a_link_shaped_by_the_kernel_lowers_the_bitrate_and_stays_near_live() {
     let _turn = crate::faults::one_at_a_time();

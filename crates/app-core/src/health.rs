@@ -122,7 +122,8 @@ impl HealthTracker {
 }
 
 /// While adaptive bitrate holds the video under 95 % of what was asked for, live:
-/// "Your connection is slow — quality lowered to 1.2 Mb/s".
+/// "Your connection is slow — quality lowered to 1.2 Mb/s" (and the picture
+/// size the encoder runs at, which steps down at low bitrates: "… at 360p").
 pub fn slow_notice(s: &Stats) -> Option<String> {
     let lowered = s.adaptive && s.configured_kbps > 0 && s.target_kbps * 100 < s.configured_kbps * 95;
     (lowered && s.state == SessionPhase::Live).then(|| {
@@ -131,7 +132,8 @@ pub fn slow_notice(s: &Stats) -> Option<String> {
         } else {
             format!("{} kb/s", s.target_kbps)
         };
-        format!("Your connection is slow — quality lowered to {rate}")
+        let size = s.encoded_height.map(|h| format!(" at {h}p")).unwrap_or_default();
+        format!("Your connection is slow — quality lowered to {rate}{size}")
     })
 }
 
@@ -190,6 +192,16 @@ mod tests {
         assert_eq!(
             slow_notice(&Stats { target_kbps: 600, ..live.clone() }).unwrap(),
             "Your connection is slow — quality lowered to 600 kb/s"
+        );
+        assert_eq!(
+            slow_notice(&Stats {
+                target_kbps: 600,
+                encoded_width: Some(640),
+                encoded_height: Some(360),
+                ..live.clone()
+            })
+            .unwrap(),
+            "Your connection is slow — quality lowered to 600 kb/s at 360p"
         );
         assert_eq!(slow_notice(&Stats { target_kbps: 2500, ..live.clone() }), None, "back to what was asked for");
         assert_eq!(slow_notice(&Stats { adaptive: false, ..lowered.clone() }), None);

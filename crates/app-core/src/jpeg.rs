@@ -10,7 +10,7 @@ use std::ffi::CStr;
 
 use turbojpeg_sys as tj;
 
-use crate::scale::SmallFrame;
+use mentorcast_media::scale::SmallFrame;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JpegError {

@@ -20,7 +20,6 @@ pub mod health;
 pub mod jpeg;
 pub mod local_copies;
 pub mod preview;
-pub mod scale;
 pub mod settings;
 pub mod stream;
 pub mod studio;

@@ -51,7 +51,7 @@ pub fn preview_size(width: u32, height: u32) -> (u32, u32) {
 }
 
 pub use crate::jpeg::{JpegEncoder, JpegError};
-pub use crate::scale::{downscale, SmallFrame};
+pub use mentorcast_media::scale::{downscale, SmallFrame};
 
 /// Throttles frames to the preview rate and encodes them on a worker thread, so
 /// the capture thread only pays for the downscale.

@@ -72,10 +72,19 @@ pub struct VideoEncoder {
     /// openh264 sets itself up at the first frame: a bitrate change before it waits here.
     started: bool,
     pending_kbps: Option<u32>,
+    /// The highest bitrate `set_kbps` may ask for (openh264 refuses more than its maximum).
+    max_kbps: u32,
+    /// openh264 set itself up with the starting bitrate as its maximum: raise it before the next frame.
+    pending_max: bool,
 }
 
 impl VideoEncoder {
     pub fn new(settings: VideoSettings) -> Result<Self, EncodeError> {
+        Self::with_max_kbps(settings, settings.kbps)
+    }
+
+    /// An encoder starting at `settings.kbps` whose bitrate may later be raised up to `max_kbps`.
+    pub fn with_max_kbps(settings: VideoSettings, max_kbps: u32) -> Result<Self, EncodeError> {
         let config = EncoderConfig::new()
             .usage_type(UsageType::CameraVideoRealTime)
             .profile(Profile::Baseline)
@@ -91,7 +100,15 @@ impl VideoEncoder {
             .num_threads(1);
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| EncodeError::Video(e.to_string()))?;
-        Ok(Self { encoder, settings, last_sps_pps: None, started: false, pending_kbps: None })
+        Ok(Self {
+            encoder,
+            settings,
+            last_sps_pps: None,
+            started: false,
+            pending_kbps: None,
+            max_kbps: max_kbps.max(settings.kbps),
+            pending_max: false,
+        })
     }
 
     pub fn settings(&self) -> VideoSettings {
@@ -110,24 +127,50 @@ impl VideoEncoder {
             self.pending_kbps = Some(kbps);
             return Ok(());
         }
+        self.raise_max();
+        let kbps = kbps.min(self.max_kbps);
+        self.set_rate(openh264_sys2::ENCODER_OPTION_BITRATE, openh264_sys2::SPATIAL_LAYER_ALL, kbps).map_err(|r| {
+            EncodeError::Video(format!("could not change the bitrate to {kbps} kbps (openh264 returned {r})"))
+        })?;
+        self.settings.kbps = kbps;
+        Ok(())
+    }
+
+    /// openh264's `SetOption` of a bitrate (`ENCODER_OPTION_BITRATE` or `_MAX_BITRATE`) of
+    /// `layer`; Err: its return code.
+    fn set_rate(
+        &mut self,
+        option: openh264_sys2::ENCODER_OPTION,
+        layer: openh264_sys2::LAYER_NUM,
+        kbps: u32,
+    ) -> Result<(), i32> {
         let mut info = openh264_sys2::SBitrateInfo {
-            iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
+            iLayer: layer,
             iBitrate: kbps.saturating_mul(1000).min(i32::MAX as u32) as std::os::raw::c_int,
         };
         // SAFETY: the encoder is initialised (a frame was encoded); the option takes an
         // SBitrateInfo, which lives for the call.
-        let r = unsafe {
-            self.encoder
-                .raw_api()
-                .set_option(openh264_sys2::ENCODER_OPTION_BITRATE, std::ptr::addr_of_mut!(info).cast())
-        };
-        if r != 0 {
-            return Err(EncodeError::Video(format!(
-                "could not change the bitrate to {kbps} kbps (openh264 returned {r})"
-            )));
+        let r = unsafe { self.encoder.raw_api().set_option(option, std::ptr::addr_of_mut!(info).cast()) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(r)
         }
-        self.settings.kbps = kbps;
-        Ok(())
+    }
+
+    /// Raises openh264's maximum bitrate once it is set up (at the first frame, with
+    /// its starting bitrate as the maximum).
+    fn raise_max(&mut self) {
+        if std::mem::take(&mut self.pending_max) {
+            // The layer's maximum (what a target is checked against), then the whole stream's.
+            let max = openh264_sys2::ENCODER_OPTION_MAX_BITRATE;
+            let set = self
+                .set_rate(max, openh264_sys2::SPATIAL_LAYER_0, self.max_kbps)
+                .and_then(|()| self.set_rate(max, openh264_sys2::SPATIAL_LAYER_ALL, self.max_kbps));
+            if let Err(r) = set {
+                tracing::warn!(max_kbps = self.max_kbps, "openh264 kept its maximum bitrate (returned {r})");
+            }
+        }
     }
 
     /// Forgets the last SPS/PPS so the next keyframe carries the decoder config again.
@@ -136,11 +179,6 @@ impl VideoEncoder {
     }
 
     pub fn encode(&mut self, frame: &VideoFrame) -> Result<VideoOutput, EncodeError> {
-        if self.started {
-            if let Some(kbps) = self.pending_kbps.take() {
-                self.set_kbps(kbps)?;
-            }
-        }
         let (w, h) = (self.settings.width, self.settings.height);
         if frame.width != w || frame.height != h {
             return Err(EncodeError::FrameSize { got_w: frame.width, got_h: frame.height, want_w: w, want_h: h });
@@ -148,14 +186,34 @@ impl VideoEncoder {
         let i420 = frame.to_i420();
         let luma = (w * h) as usize;
         let quarter = luma / 4;
-        let yuv = YUVSlices::new(
-            (&i420[..luma], &i420[luma..luma + quarter], &i420[luma + quarter..luma + 2 * quarter]),
-            (w as usize, h as usize),
-            (w as usize, w as usize / 2, w as usize / 2),
-        );
-        let ts = openh264::Timestamp::from_millis((frame.pts_us.max(0) / 1000) as u64);
+        let planes = (&i420[..luma], &i420[luma..luma + quarter], &i420[luma + quarter..luma + 2 * quarter]);
+        self.encode_planes(planes, frame.pts_us, frame.index)
+    }
+
+    /// Encodes a picture of the encoder's size given as I420 planes (tightly packed).
+    pub fn encode_planes(
+        &mut self,
+        (y, u, v): (&[u8], &[u8], &[u8]),
+        pts_us: i64,
+        index: u64,
+    ) -> Result<VideoOutput, EncodeError> {
+        self.raise_max();
+        if self.started {
+            if let Some(kbps) = self.pending_kbps.take() {
+                self.set_kbps(kbps)?;
+            }
+        }
+        let (w, h) = (self.settings.width as usize, self.settings.height as usize);
+        if y.len() < w * h || u.len() < w * h / 4 || v.len() < w * h / 4 {
+            return Err(EncodeError::Video(format!("the planes are too small for {w}x{h}")));
+        }
+        let yuv = YUVSlices::new((y, u, v), (w, h), (w, w / 2, w / 2));
+        let ts = openh264::Timestamp::from_millis((pts_us.max(0) / 1000) as u64);
         let bitstream = self.encoder.encode_at(&yuv, ts).map_err(|e| EncodeError::Video(e.to_string()))?;
-        self.started = true;
+        if !self.started {
+            self.started = true;
+            self.pending_max = self.max_kbps > self.settings.kbps;
+        }
         let frame_type = bitstream.frame_type();
         if matches!(frame_type, FrameType::Skip | FrameType::Invalid) {
             return Ok(VideoOutput::Skipped);
@@ -178,7 +236,14 @@ impl VideoEncoder {
         if nals.is_empty() {
             return Ok(VideoOutput::Skipped);
         }
-        // openh264 repeats SPS/PPS before every IDR: pass the config on only when it changed.
+        // openh264 repeats SPS/PPS before every IDR: they stay in the frame (in-band), so
+        // that a file joined or remuxed from the stream decodes across a change of
+        // picture size, and the config is passed on only when it changed.
+        if keyframe {
+            if let (Some(sps), Some(pps)) = (&sps, &pps) {
+                nals.splice(0..0, [Bytes::copy_from_slice(sps), Bytes::copy_from_slice(pps)]);
+            }
+        }
         let mut config = None;
         if let (Some(sps), Some(pps)) = (sps, pps) {
             let changed = self.last_sps_pps.as_ref().map(|(s, p)| *s != sps || *p != pps).unwrap_or(true);
@@ -188,7 +253,7 @@ impl VideoEncoder {
                 self.last_sps_pps = Some((sps, pps));
             }
         }
-        Ok(VideoOutput::Packet(VideoPacket { pts_us: frame.pts_us, keyframe, nals, config, index: frame.index }))
+        Ok(VideoOutput::Packet(VideoPacket { pts_us, keyframe, nals, config, index }))
     }
 }
 
@@ -288,6 +353,11 @@ mod tests {
                 }
                 configs += p.config.is_some() as u32;
                 assert!(p.nals.iter().all(|n| !n.starts_with(&[0, 0, 1]) && !n.starts_with(&[0, 0, 0, 1])));
+                // Keyframes carry SPS and PPS in-band as well; other frames only slices.
+                let types: Vec<u8> = p.nals.iter().map(|n| mentorcast_protocol::h264::nal_type(n)).collect();
+                let in_band =
+                    types.starts_with(&[mentorcast_protocol::h264::NAL_SPS, mentorcast_protocol::h264::NAL_PPS]);
+                assert_eq!(in_band, p.keyframe, "{types:?}");
             }
         }
         assert!(packets > 140, "only {packets} packets of 150 frames");
@@ -321,6 +391,26 @@ mod tests {
         // The synthetic pattern fills about 700 kbps: at 3000 it sends that, at 300 it must send less.
         assert!(low * 2 < high, "3 s at 300 kbps ({low} B) vs at 3000 kbps ({high} B)");
         assert!((low as f64) < 300_000.0 / 8.0 * 3.0 * 1.5, "{low} B in 3 s at 300 kbps");
+    }
+
+    /// An encoder started low (a smaller picture size under congestion) may rise to
+    /// its maximum (openh264 refuses a target above the maximum it was set up with).
+    #[test]
+    fn the_bitrate_rises_to_the_maximum_it_was_made_with() {
+        let settings = VideoSettings { width: 640, height: 360, fps: 30, kbps: 375, keyframe_secs: 2 };
+        let src = SyntheticVideo::new(640, 360, 30, MediaClock::start()).unwrap();
+        let mut enc = VideoEncoder::with_max_kbps(settings, 1500).unwrap();
+        for i in 0..3 {
+            enc.encode(&src.render(i)).unwrap();
+        }
+        enc.set_kbps(1200).unwrap();
+        assert_eq!(enc.settings().kbps, 1200);
+        enc.set_kbps(4000).unwrap();
+        assert_eq!(enc.settings().kbps, 1500, "held at the maximum");
+        let mut plain = VideoEncoder::new(settings).unwrap();
+        plain.encode(&src.render(0)).unwrap();
+        plain.encode(&src.render(1)).unwrap();
+        assert!(plain.set_kbps(1200).is_ok() && plain.settings().kbps == 375, "a plain encoder stays at its start");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The Mentorcast broadcast engine, in the shape of OBS:
 //! sources (`mentorcast-media`, `mentorcast-devices`) → encoders ([`encode`],
-//! run by [`pipeline`]) → output ([`output`]: the connection, reconnect, drop
+//! with smaller picture sizes at low bitrates ([`ladder`]), run by [`pipeline`]) → output ([`output`]: the connection, reconnect, drop
 //! policy, stall detection) → service (where to send: [`Service`], from
 //! `mentorcast-protocol`). A [`Broadcast`] ([`session`]) wires them and
 //! reports [`SessionState`] and [`Stats`] ([`stats`]); the CLI and the app only
@@ -10,6 +10,7 @@
 pub mod connection_test;
 pub mod elapsed;
 pub mod encode;
+pub mod ladder;
 pub mod output;
 pub mod pipeline;
 pub mod presets;

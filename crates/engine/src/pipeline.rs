@@ -13,7 +13,8 @@ use std::sync::Arc;
 use mentorcast_media::{AudioChunk, AudioSource, MediaClock, SourceStatus, VideoSource};
 use tokio::sync::watch;
 
-use crate::encode::{AudioEncoder, AudioSettings, VideoEncoder, VideoOutput, VideoSettings};
+use crate::encode::{AudioEncoder, AudioSettings, VideoOutput, VideoSettings};
+use crate::ladder::VideoLadder;
 use crate::output::{EncoderControl, MediaPacket};
 use crate::queue::DropOldest;
 use crate::stats::{AudioLevel, LevelMeter};
@@ -49,6 +50,21 @@ pub struct PipelineCounters {
     pub capture_dropped: AtomicU64,
     pub encoded: AtomicU64,
     pub skipped: AtomicU64,
+    /// The picture size the encoder runs at (width << 32 | height; 0 before it starts).
+    size: AtomicU64,
+}
+
+impl PipelineCounters {
+    fn set_size(&self, width: u32, height: u32) {
+        self.size.store((width as u64) << 32 | height as u64, Ordering::Relaxed);
+    }
+
+    /// The picture size the encoder runs at now (it is smaller than the
+    /// configured one while the bitrate is far under it).
+    pub fn size(&self) -> Option<(u32, u32)> {
+        let s = self.size.load(Ordering::Relaxed);
+        (s != 0).then_some(((s >> 32) as u32, s as u32))
+    }
 }
 
 /// Applies mute and measures the level of each chunk on its way to the encoder.
@@ -80,7 +96,7 @@ pub struct Pipeline {
 
 /// Encoders made before anything connects (a bad setting fails first).
 pub struct Encoders {
-    video: Option<(Box<dyn VideoSource>, VideoEncoder)>,
+    video: Option<(Box<dyn VideoSource>, VideoLadder)>,
     audio: Option<(Box<dyn AudioSource>, AudioEncoder)>,
 }
 
@@ -90,7 +106,7 @@ impl Encoders {
         audio: Option<(Box<dyn AudioSource>, AudioSettings)>,
     ) -> Result<Self, crate::encode::EncodeError> {
         let video = match video {
-            Some((src, s)) => Some((src, VideoEncoder::new(s)?)),
+            Some((src, s)) => Some((src, VideoLadder::new(s)?)),
             None => None,
         };
         let audio = match audio {
@@ -100,9 +116,9 @@ impl Encoders {
         Ok(Self { video, audio })
     }
 
-    /// The video encoder's settings.
+    /// The video encoder's configured settings.
     pub fn video_settings(&self) -> Option<VideoSettings> {
-        self.video.as_ref().map(|(_, e)| e.settings())
+        self.video.as_ref().map(|(_, e)| e.configured())
     }
 
     /// The AudioSpecificConfig of the audio encoder.
@@ -148,19 +164,15 @@ impl Encoders {
             }));
             let (tx, c) = (tx.clone(), counters.clone());
             threads.push(spawn_named("video-encode", move || {
-                let mut kbps = encoder.settings().kbps;
                 while let Some(frame) = queue.pop() {
                     if control.keyframe.take() {
                         encoder.force_keyframe();
-                        encoder.resend_config();
                     }
-                    let want = control.bitrate.get();
-                    if want != kbps {
-                        match encoder.set_kbps(want) {
-                            Ok(()) => kbps = want,
-                            Err(e) => tracing::warn!("{e}"),
-                        }
+                    if let Err(e) = encoder.update(control.bitrate.get(), std::time::Instant::now()) {
+                        tracing::warn!("{e}");
                     }
+                    let size = encoder.current();
+                    c.set_size(size.width, size.height);
                     match encoder.encode(&frame) {
                         Ok(VideoOutput::Packet(p)) => {
                             c.encoded.fetch_add(1, Ordering::Relaxed);

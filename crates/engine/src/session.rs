@@ -375,6 +375,7 @@ struct Counted {
     capture_dropped: u64,
     encoded: u64,
     skipped: u64,
+    size: Option<(u32, u32)>,
 }
 
 fn pipeline_snapshot(p: &Pipeline) -> Snapshot {
@@ -385,6 +386,7 @@ fn pipeline_snapshot(p: &Pipeline) -> Snapshot {
             capture_dropped: c.capture_dropped.load(Ordering::Relaxed),
             encoded: c.encoded.load(Ordering::Relaxed),
             skipped: c.skipped.load(Ordering::Relaxed),
+            size: c.size(),
         },
         p.audio_status.as_ref().map(|s| s.get()),
         p.video_status.as_ref().map(|s| s.get()),
@@ -460,6 +462,8 @@ impl Meter {
             adaptive: self.adaptive,
             configured_kbps: self.configured_kbps,
             target_kbps: out.target_kbps,
+            encoded_width: c.size.map(|s| s.0),
+            encoded_height: c.size.map(|s| s.1),
             send_rate_kbps: out.send_rate_kbps,
             outages: out.outages.clone(),
             local_copy: copy.map(LocalCopyStats::from).or_else(|| {

@@ -170,6 +170,10 @@ pub struct Stats {
     pub configured_kbps: u32,
     /// The encoder's video bitrate now.
     pub target_kbps: u32,
+    /// The picture size the encoder runs at now: under the configured one while
+    /// the target is far under the configured bitrate (None without video).
+    pub encoded_width: Option<u32>,
+    pub encoded_height: Option<u32>,
     /// What the link carried over the last second (all tracks).
     pub send_rate_kbps: Option<f64>,
     /// Every loss of the connection: when, and how long until live again.

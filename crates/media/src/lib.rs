@@ -10,6 +10,7 @@ pub mod clock;
 pub mod counter;
 pub mod frame;
 pub mod limits;
+pub mod scale;
 pub mod source;
 pub mod synthetic;
 

@@ -61,12 +61,14 @@ pub async fn begin(state: &AppState, ch: &ChannelRow, clientid: &str) -> ApiResu
         .bind(joined.unwrap_or(-1))
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE publish_segments SET ended_ms = ? WHERE ended_ms IS NULL AND live_session_id IN \
-                 (SELECT id FROM live_sessions WHERE app = ?)")
-        .bind(now_ms)
-        .bind(app)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE publish_segments SET ended_ms = ? WHERE ended_ms IS NULL AND live_session_id IN \
+                 (SELECT id FROM live_sessions WHERE app = ?)",
+    )
+    .bind(now_ms)
+    .bind(app)
+    .execute(&mut *tx)
+    .await?;
     let session_id = match joined {
         Some(id) => {
             sqlx::query("UPDATE live_sessions SET ended_at = NULL WHERE id = ?").bind(id).execute(&mut *tx).await?;

@@ -584,8 +584,11 @@ fn take_pending(pending: &mut Vec<f64>) -> f64 {
 fn observe(pic: &DecodedYUV<'_>, pts_ms: f64, width: &mut u32, height: &mut u32, scratch: &mut Vec<u8>) -> FrameObs {
     let (w, h) = pic.dimensions();
     let (stride, _, _) = pic.strides();
-    *width = w as u32;
-    *height = h as u32;
+    // The largest picture: a sender may step its size down while the network is slow.
+    if (w * h) as u64 > *width as u64 * *height as u64 {
+        *width = w as u32;
+        *height = h as u32;
+    }
     let y = pic.y();
     // The decoder's slice may end before the last row's padding: copy if short.
     let plane: &[u8] = if y.len() >= stride * h {

@@ -69,6 +69,7 @@ pub struct Report {
     pub av_offsets_ms: Vec<f64>,
     /// Video PTS span plus one frame, seconds.
     pub duration_s: f64,
+    /// The largest picture decoded (a sender may step its size down for a while).
     pub width: u32,
     pub height: u32,
     /// e.g. "h264 Constrained Baseline"; None without video.

@@ -507,14 +507,6 @@ impl Output {
 
     /// A packet from an encoder: queued while live, else dropped.
     fn take(&mut self, p: MediaPacket) {
-        if let MediaPacket::Video(v) = &p {
-            if let Some(c) = &v.config {
-                self.video_config = Some(c.clone());
-                if let Some(l) = self.live.as_mut() {
-                    l.video_header_sent = false;
-                }
-            }
-        }
         if self.live.is_some() {
             self.queue.push_back(p);
         } else {
@@ -522,9 +514,23 @@ impl Output {
         }
     }
 
+    /// A video packet leaves the queue (sent or dropped): a decoder config it
+    /// carries is the stream's from here on, sent before the next frame that goes
+    /// out (and after a reconnect). Taken in queue order, so frames still queued
+    /// from before a change of picture size go out under their own config.
+    fn note_config(&mut self, v: &VideoPacket) {
+        if let Some(c) = &v.config {
+            self.video_config = Some(c.clone());
+            if let Some(l) = self.live.as_mut() {
+                l.video_header_sent = false;
+            }
+        }
+    }
+
     fn count_drop(&mut self, p: &MediaPacket) {
         match p {
-            MediaPacket::Video(_) => {
+            MediaPacket::Video(v) => {
+                self.note_config(v);
                 self.stats.video_dropped += 1;
                 self.drop_policy.wait_for_keyframe();
             }
@@ -582,6 +588,7 @@ impl Output {
 
     /// `buffered`: how long what is already buffered below the queue takes to leave.
     fn send_video(&mut self, v: VideoPacket, buffered: Duration) -> Result<(), RtmpError> {
+        self.note_config(&v);
         let delay = Duration::from_micros((self.now_us() - v.pts_us).max(0) as u64) + buffered;
         match self.drop_policy.admit(v.keyframe, delay) {
             Admit::Send => {}
@@ -592,6 +599,17 @@ impl Output {
                     // (one run, one keyframe asked for) instead of sending them to find the
                     // next one late too. Audio stays.
                     let before = self.queue.len();
+                    let purged_configs: Vec<VideoPacket> = self
+                        .queue
+                        .iter()
+                        .filter_map(|p| match p {
+                            MediaPacket::Video(v) if v.config.is_some() => Some(v.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    for v in &purged_configs {
+                        self.note_config(v);
+                    }
                     self.queue.retain(|p| matches!(p, MediaPacket::Audio(_)));
                     let purged = (before - self.queue.len()) as u64;
                     self.stats.video_dropped += purged;

@@ -1,8 +1,10 @@
-//! Scaling a video frame down to the preview's size, as the planar I420 the
-//! JPEG encoder takes ([`crate::jpeg`]): each output the mean of a 2×2 block at
-//! the centre of its span (smooth where decimation aliases), NV12 chroma read in place.
+//! Scaling a video frame down, as planar I420: for the app's preview (its JPEG
+//! encoder takes the planes as they are) and for the encoder's smaller picture
+//! sizes when the network lowers the bitrate. Each output is the mean of a 2×2
+//! block at the centre of its span (smooth where decimation aliases), NV12
+//! chroma read in place.
 
-use mentorcast_media::VideoFrame;
+use crate::VideoFrame;
 
 /// A downscaled frame, planar I420 (what the JPEG encoder takes directly: no
 /// colour conversion and no chroma subsampling left to do).
@@ -56,11 +58,11 @@ pub fn downscale(frame: &VideoFrame, w: u32, h: u32) -> Option<SmallFrame> {
     let data = &frame.data[..];
     scale_plane(&data[..luma], sw, sh, sw, 1, w, h, &mut y);
     match frame.pixel_format {
-        mentorcast_media::PixelFormat::I420 => {
+        crate::PixelFormat::I420 => {
             scale_plane(&data[luma..luma + cw * ch], cw, ch, cw, 1, w / 2, h / 2, &mut u);
             scale_plane(&data[luma + cw * ch..luma + 2 * cw * ch], cw, ch, cw, 1, w / 2, h / 2, &mut v);
         }
-        mentorcast_media::PixelFormat::Nv12 => {
+        crate::PixelFormat::Nv12 => {
             let uv = &data[luma..luma + 2 * cw * ch];
             scale_plane(uv, cw, ch, 2 * cw, 2, w / 2, h / 2, &mut u);
             scale_plane(&uv[1..], cw, ch, 2 * cw, 2, w / 2, h / 2, &mut v);
