@@ -8,7 +8,8 @@ scenario runner itself, and a table of our figures beside OBS's and the IVS SDK'
               the output's drops, the lowest target, recovery, how far behind live
   clean       BENCH_CLEAN_MIN minutes (default 10) on a clean link: the target never lowered
   soak        BENCH_SOAK_MIN minutes (default 30; 0 skips) with a fault every 2-3 minutes:
-              resident memory and open files a minute in and at the end
+              resident memory and open files a minute in and at the end, and every lost
+              frame (verify's lost_ranges) inside a fault window
 
 Environment: MENTORCAST (the CLI), RTMP_PORT (the stack's, default 1935), BENCH_OUT (a
 markdown copy of the table, default .stack/bench-faults.md).
@@ -106,8 +107,19 @@ if soak_min > 0:
         rows.append((f"Soak {soak_min:g} min, {len(faults)} faults: resident memory (1 min in → end)",
                      f"{w['rss_mb']:.1f} → {e['rss_mb']:.1f} MB ({pct(e['rss_mb'] - w['rss_mb'], w['rss_mb']):+.1f} %)", "", ""))
         rows.append(("Soak: open files (1 min in → end)", f"{w['open_fds']} → {e['open_fds']}", "", ""))
+    # Every lost frame inside a fault window: from the fault's start to GRACE_S after its end
+    # (a reconnect, the keyframe after it, the drops as a throttle begins). The counter burned
+    # into frame n is its time, n / 30 s after the broadcast started, as the faults' at_s.
+    GRACE_S = 5.0
+    windows = [(f["at_s"], f["at_s"] + f["duration_s"] + GRACE_S) for f in faults]
+    outside = [r_ for r_ in rep.get("lost_ranges", [])
+               if not any(a <= r_[0] / 30.0 and r_[1] / 30.0 <= b for a, b in windows)]
+    lost_outside = sum(b - a + 1 for a, b in outside)
     rows.append(("Soak: frames lost at the receiver", f"{rep['frames_lost']} of {rep['frames_expected']} "
                  f"(faults: {', '.join(k['kind'] for k in faults)})", "", ""))
+    rows.append((f"Soak: frames lost outside the fault windows (a fault's start to {GRACE_S:g} s after its end)",
+                 f"{lost_outside}" + (f" — at {', '.join(f'{a / 30:.1f}-{b / 30:.1f} s' for a, b in outside[:5])}" if outside else ""),
+                 "", ""))
 
 table = "| measure | Mentorcast | OBS Studio | Amazon IVS broadcast SDK |\n|---|---|---|---|\n"
 table += "".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows)

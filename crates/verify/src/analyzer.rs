@@ -22,6 +22,8 @@ const PAIR_WINDOW_MS: f64 = 500.0;
 const AUDIO_GAP_MS: f64 = 5.0;
 /// Decoded pictures wait at most this many pending input times (B-frame reordering depth).
 const MAX_PENDING: usize = 32;
+/// Runs of lost frames listed in a report (the count is always complete).
+pub const MAX_LOST_RANGES: usize = 1000;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 #[derive(Debug, Clone, Copy)]
@@ -466,6 +468,7 @@ impl Analyzer {
             }
         }
         let received = seen.len() as u64;
+        let lost_ranges = lost_ranges(&seen);
         let expected = match (min_c, max_c) {
             (Some(a), Some(b)) => b - a + 1,
             _ => 0,
@@ -523,6 +526,7 @@ impl Analyzer {
             frames_expected: expected,
             frames_received: received,
             frames_lost: expected.saturating_sub(received),
+            lost_ranges,
             frames_duplicated: duplicated,
             frames_unreadable: unreadable,
             frames_decoded: self.frames.len() as u64,
@@ -570,6 +574,14 @@ fn new_h264_decoder() -> Result<H264Decoder, openh264::Error> {
     // No flushing after each decode: with B-frames that would hand out pictures
     // before their reordering is known. What is left comes out in `finish`.
     H264Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new().flush_after_decode(Flush::NoFlush))
+}
+
+/// The runs of counters missing between the lowest and the highest seen, as
+/// inclusive `[first, last]` pairs in order (at most [`MAX_LOST_RANGES`]).
+fn lost_ranges(seen: &HashSet<u64>) -> Vec<[u64; 2]> {
+    let mut counters: Vec<u64> = seen.iter().copied().collect();
+    counters.sort_unstable();
+    counters.windows(2).filter(|w| w[1] > w[0] + 1).map(|w| [w[0] + 1, w[1] - 1]).take(MAX_LOST_RANGES).collect()
 }
 
 /// The earliest pending input time: decoders output pictures in presentation order.

@@ -49,6 +49,9 @@ pub struct Report {
     pub frames_received: u64,
     /// `frames_expected − frames_received`.
     pub frames_lost: u64,
+    /// Where they are: runs of missing counters, `[first, last]` inclusive, in
+    /// order (the first 1000 runs). A counter over the frame rate is the frame's time.
+    pub lost_ranges: Vec<[u64; 2]>,
     /// Frames whose counter had already been seen.
     pub frames_duplicated: u64,
     /// Decoded frames whose counter did not read.

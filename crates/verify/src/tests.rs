@@ -227,6 +227,7 @@ fn lost_and_duplicated_frames_and_a_shifted_audio_track() {
         .unwrap();
     eprintln!("lost: {}", show(&lost));
     assert_eq!(lost.frames_lost, 30);
+    assert_eq!(lost.lost_ranges, vec![[45, 74]], "where they went missing");
     assert_eq!(lost.frames_received, 90);
     assert_eq!(lost.frames_duplicated, 0);
 
@@ -238,6 +239,7 @@ fn lost_and_duplicated_frames_and_a_shifted_audio_track() {
     eprintln!("duplicated: {}", show(&dup));
     assert!(dup.frames_duplicated >= 1);
     assert_eq!(dup.frames_lost, 0);
+    assert!(dup.lost_ranges.is_empty());
 
     let late = verify_flv_bytes(
         &build_flv(&FlvCase { audio_shift_ms: Some(100), ..Default::default() }),

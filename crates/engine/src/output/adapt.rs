@@ -4,7 +4,8 @@
 //! and moves the video encoder's target between a floor and the configured
 //! bitrate.
 //!
-//! - Down: when the queue delay stays at or above [`CONGESTED`] for two ticks,
+//! - Down: when the queue delay stays at or above [`CONGESTED`] for two ticks
+//!   (or reaches twice that at once),
 //!   the target drops to what the link carried (80 % of the send rate measured
 //!   while congested — a saturated link sends at its capacity — less the audio,
 //!   and less what it takes to drain the delay beyond [`CONGESTED`] within
@@ -155,7 +156,10 @@ impl Controller {
                 let draining = s.delay < self.delay_at_down;
                 d < HOLD_DOWN_GROWING || (d < HOLD_DOWN && !growing) || draining
             });
-            if self.congested_ticks >= 2 && !held && self.current > self.cfg.floor_kbps {
+            // Two ticks in a row, or one far past the mark (a link that just got much
+            // slower: every tick of waiting adds a second's backlog to drain or drop).
+            let sure = self.congested_ticks >= 2 || s.delay >= 2 * CONGESTED;
+            if sure && !held && self.current > self.cfg.floor_kbps {
                 let by_rate = self.capacity_kbps(s.now, s.delivered).map(|rate| {
                     let backlog = s.delay.saturating_sub(CONGESTED).as_secs_f64() / DRAIN_WITHIN.as_secs_f64();
                     (rate * (0.8 - backlog)).max(0.0) as u32
@@ -267,6 +271,17 @@ mod tests {
             }
         }
         assert!(delay_ms < 900.0, "the drop policy's threshold was not reached: {delay_ms} ms");
+    }
+
+    #[test]
+    fn one_tick_far_past_the_mark_is_enough_one_just_past_it_is_not() {
+        let mut c = Controller::new(AdaptiveConfig::new(true, 1500, None), 128);
+        let (mut t, mut d) = (Instant::now(), 0);
+        run(&mut c, &mut t, &mut d, 5.0, 1628.0, 10);
+        assert!(run(&mut c, &mut t, &mut d, 0.25, 1628.0, 300).is_empty(), "one tick just past 250 ms");
+        run(&mut c, &mut t, &mut d, 1.0, 1628.0, 10);
+        assert_eq!(run(&mut c, &mut t, &mut d, 0.25, 650.0, 500).len(), 1, "one tick at 500 ms");
+        assert!(c.current_kbps() < 1500);
     }
 
     #[test]
