@@ -4,9 +4,11 @@
 //! The synthetic video burns a machine-readable frame counter into every
 //! frame ([`counter`]), so a verifier can read back, from whatever the ingest
 //! received, which frames arrived — even after another encoder re-encoded or
-//! scaled the stream.
+//! scaled the stream. [`compose`] draws the scenes (camera, screen, screen
+//! with the camera in a corner) the encoder sees as its one video source.
 
 pub mod clock;
+pub mod compose;
 pub mod counter;
 pub mod frame;
 pub mod limits;
