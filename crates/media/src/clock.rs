@@ -40,3 +40,42 @@ impl MediaClock {
         }
     }
 }
+
+/// Frames at `fps` on a [`MediaClock`]: frame `n` is due at `n / fps` s. A
+/// caller more than a frame behind skips to the current frame, as a camera
+/// would (the skipped frames are counted).
+#[derive(Debug, Clone, Copy)]
+pub struct FramePacer {
+    fps: u32,
+    next_index: u64,
+    skipped: u64,
+}
+
+impl FramePacer {
+    pub fn new(fps: u32) -> Self {
+        Self { fps: fps.max(1), next_index: 0, skipped: 0 }
+    }
+
+    /// Presentation time of frame `index`, microseconds.
+    pub fn pts_of(&self, index: u64) -> i64 {
+        (index as i128 * 1_000_000 / self.fps as i128) as i64
+    }
+
+    /// Waits until the next frame is due on `clock`; returns its index.
+    pub fn wait_next(&mut self, clock: &MediaClock) -> u64 {
+        let current = (clock.now_us() as i128 * self.fps as i128 / 1_000_000) as u64;
+        if current > self.next_index + 1 {
+            self.skipped += current - self.next_index;
+            self.next_index = current;
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        clock.sleep_until(self.pts_of(index));
+        index
+    }
+
+    /// Frames skipped because the caller fell behind the clock.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+}

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::clock::MediaClock;
+use crate::clock::{FramePacer, MediaClock};
 use crate::frame::{PixelFormat, VideoFormat, VideoFrame};
 use crate::limits::{check_format, FormatError};
 use crate::scale::downscale;
@@ -301,6 +301,11 @@ impl Input {
     }
 }
 
+/// An input's latest frame, held while the canvas is drawn (None: no such input).
+fn latest(input: &Option<Input>) -> Option<std::sync::MutexGuard<'_, Option<VideoFrame>>> {
+    input.as_ref().map(|i| i.latest.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// The compositor as the encoder's one video source: `camera` and `screen`
 /// (either may be absent) drawn at `width`×`height`, `fps`, in the scene `control` says.
 pub struct Compositor {
@@ -310,7 +315,7 @@ pub struct Compositor {
     control: SceneControl,
     canvas: Canvas,
     clock: MediaClock,
-    next_index: u64,
+    pacer: FramePacer,
     stop: Arc<AtomicBool>,
 }
 
@@ -331,13 +336,9 @@ impl Compositor {
             control,
             canvas: Canvas::new(width, height),
             clock: MediaClock::start(),
-            next_index: 0,
+            pacer: FramePacer::new(fps),
             stop: Arc::new(AtomicBool::new(false)),
         })
-    }
-
-    fn pts_of(&self, index: u64) -> i64 {
-        (index as i128 * 1_000_000 / self.format.fps.max(1) as i128) as i64
     }
 }
 
@@ -359,29 +360,17 @@ impl VideoSource for Compositor {
 
     fn next_frame(&mut self) -> Result<VideoFrame, SourceError> {
         // Paced by the canvas's own clock: a frame every 1/fps, whatever the inputs do.
-        let now = self.clock.now_us();
-        let current = (now as i128 * self.format.fps as i128 / 1_000_000) as u64;
-        if current > self.next_index + 1 {
-            self.next_index = current;
-        }
-        let index = self.next_index;
-        self.next_index += 1;
-        self.clock.sleep_until(self.pts_of(index));
+        let index = self.pacer.wait_next(&self.clock);
         let (scene, layout) = self.control.get();
-        let empty = Arc::new(Mutex::new(None));
-        let cam = self.camera.as_ref().map_or(empty.clone(), |i| i.latest.clone());
-        let scr = self.screen.as_ref().map_or(empty, |i| i.latest.clone());
-        {
-            let cam = cam.lock().unwrap_or_else(|p| p.into_inner());
-            let scr = scr.lock().unwrap_or_else(|p| p.into_inner());
-            compose(&mut self.canvas, scene, layout, cam.as_ref(), scr.as_ref());
-        }
+        let (cam, scr) = (latest(&self.camera), latest(&self.screen));
+        let (cam, scr) = (cam.as_ref().and_then(|g| g.as_ref()), scr.as_ref().and_then(|g| g.as_ref()));
+        compose(&mut self.canvas, scene, layout, cam, scr);
         Ok(VideoFrame {
             width: self.canvas.width,
             height: self.canvas.height,
             pixel_format: PixelFormat::I420,
             data: self.canvas.data.clone(),
-            pts_us: self.pts_of(index),
+            pts_us: self.pacer.pts_of(index),
             index,
         })
     }

@@ -16,7 +16,7 @@ pub mod scale;
 pub mod source;
 pub mod synthetic;
 
-pub use clock::MediaClock;
+pub use clock::{FramePacer, MediaClock};
 pub use frame::{AudioChunk, PixelFormat, VideoFormat, VideoFrame, AUDIO_CHANNELS, AUDIO_SAMPLE_RATE};
 pub use limits::{check_format, FormatError, FormatLimits, FORMAT_LIMITS};
 pub use source::{AudioSource, DeviceState, DeviceStatus, SourceError, SourceStatus, VideoSource};

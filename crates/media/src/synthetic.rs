@@ -8,7 +8,7 @@
 //! whole second, i.e. with every flash. A verifier compares the two to measure
 //! A/V offset on the received stream.
 
-use crate::clock::MediaClock;
+use crate::clock::{FramePacer, MediaClock};
 use crate::counter;
 use crate::frame::{AudioChunk, PixelFormat, VideoFormat, VideoFrame, AUDIO_CHANNELS, AUDIO_SAMPLE_RATE};
 use crate::limits::{check_format, FormatError};
@@ -30,8 +30,7 @@ pub struct SyntheticVideo {
     pattern_y: Vec<u8>,
     pattern_u: Vec<u8>,
     pattern_v: Vec<u8>,
-    next_index: u64,
-    skipped: u64,
+    pacer: FramePacer,
 }
 
 impl SyntheticVideo {
@@ -69,14 +68,13 @@ impl SyntheticVideo {
             pattern_y,
             pattern_u,
             pattern_v,
-            next_index: 0,
-            skipped: 0,
+            pacer: FramePacer::new(fps),
         })
     }
 
     /// Presentation time of frame `index`, microseconds.
     pub fn pts_of(&self, index: u64) -> i64 {
-        (index as i128 * 1_000_000 / self.format.fps as i128) as i64
+        self.pacer.pts_of(index)
     }
 
     /// True for the frames that flash white (one a second, at t = k s).
@@ -86,7 +84,7 @@ impl SyntheticVideo {
 
     /// Frames the source skipped because its thread fell behind the clock.
     pub fn skipped(&self) -> u64 {
-        self.skipped
+        self.pacer.skipped()
     }
 
     /// Renders frame `index` into `out` (resized as needed), without pacing.
@@ -140,8 +138,7 @@ impl SyntheticVideo {
 impl VideoSource for SyntheticVideo {
     fn start(&mut self, clock: MediaClock) {
         self.clock = clock;
-        self.next_index = 0;
-        self.skipped = 0;
+        self.pacer = FramePacer::new(self.format.fps);
     }
 
     fn format(&self) -> VideoFormat {
@@ -156,15 +153,7 @@ impl VideoSource for SyntheticVideo {
     /// A thread that fell more than a frame behind skips to the current
     /// frame, as a camera would, and the counter shows the gap.
     fn next_frame(&mut self) -> Result<VideoFrame, SourceError> {
-        let now = self.clock.now_us();
-        let current = (now as i128 * self.format.fps as i128 / 1_000_000) as u64;
-        if current > self.next_index + 1 {
-            self.skipped += current - self.next_index;
-            self.next_index = current;
-        }
-        let index = self.next_index;
-        self.next_index += 1;
-        self.clock.sleep_until(self.pts_of(index));
+        let index = self.pacer.wait_next(&self.clock);
         Ok(self.render(index))
     }
 }
